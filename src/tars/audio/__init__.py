@@ -1,0 +1,1 @@
+"""Audio helpers shared by services, tests and benchmarks (PCM, WAV, synthesised speech)."""

