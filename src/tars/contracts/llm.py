@@ -1,0 +1,97 @@
+"""LLM requests, streamed deltas, final responses and cancellation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from tars.contracts.base import Model, Payload, SatelliteId
+
+TOPIC_LLM_REQUEST = "llm/request"
+TOPIC_LLM_STREAM = "llm/stream"
+TOPIC_LLM_RESPONSE = "llm/response"
+TOPIC_LLM_CANCEL = "llm/cancel"
+
+
+class ConversationMessage(Model):
+    """One message of the conversation history."""
+
+    role: Literal["user", "assistant", "system"]
+    """Who said it."""
+    content: str
+    """What was said."""
+    timestamp: float | None = None
+    """When, Unix seconds."""
+
+
+class LLMRequest(Payload):
+    """Ask the LLM for a reply."""
+
+    id: str
+    """Request id; stream deltas, the response and cancels refer to it."""
+    text: str
+    """The user's text."""
+    stream: bool = True
+    """Stream deltas on llm/stream before the final response."""
+    use_rag: bool | None = None
+    """Retrieve memories for the prompt (None: the service default)."""
+    rag_k: int | None = Field(default=None, ge=1, le=50)
+    """How many memories to retrieve."""
+    system: str | None = None
+    """Extra system instructions appended to the persona prompt."""
+    params: dict[str, float | int | str] | None = None
+    """Overrides: model, max_tokens, temperature, top_p."""
+    conversation_history: list[ConversationMessage] | None = None
+    """Recent history, oldest first, including the assistant's own turns."""
+    satellite: SatelliteId | None = None
+    """Satellite the conversation happens on."""
+    tools: bool | None = None
+    """Allow tool calls (None: the service default)."""
+
+
+class LLMStreamDelta(Payload):
+    """One piece of a streamed reply; ``done`` marks the end."""
+
+    id: str
+    """Request id."""
+    seq: int | None = Field(default=None, ge=0)
+    """Position in the stream, from 1; the done marker is n+1."""
+    delta: str | None = None
+    """New text."""
+    done: bool = False
+    """True on the final marker."""
+    provider: str | None = None
+    """Provider that produced it."""
+    model: str | None = None
+    """Model that produced it."""
+
+
+class LLMResponse(Payload):
+    """The whole reply (also sent after a stream), or an error."""
+
+    id: str
+    """Request id."""
+    reply: str | None = None
+    """The full reply text."""
+    error: str | None = None
+    """Human-readable error, if the request failed."""
+    provider: str | None = None
+    """Provider name."""
+    model: str | None = None
+    """Model name."""
+    tokens: dict[str, int] | None = None
+    """Token counts: prompt, completion, total."""
+    error_code: str | None = None
+    """Stable error code: timeout, connection, http_status, bad_response, cancelled, ..."""
+    satellite: SatelliteId | None = None
+    """Satellite the request came from."""
+
+
+class LLMCancel(Payload):
+    """Stop a request: its stream ends at once and no more deltas follow."""
+
+    id: str
+    """Request id to cancel."""
+    reason: str | None = None
+    """Why (barge-in, stop phrase)."""
