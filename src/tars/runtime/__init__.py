@@ -1,0 +1,1 @@
+"""The shared runtime every service uses: settings, bus, health, logging, metrics, lifecycle."""

@@ -1,0 +1,73 @@
+"""Settings shared by every service, parsed once from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MqttSettings(BaseSettings):
+    """How to reach the broker (env prefix ``MQTT_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MQTT_", frozen=True, extra="ignore")
+
+    url: SecretStr = SecretStr("mqtt://127.0.0.1:1883")
+    """Broker URL, ``mqtt://user:password@host:port``; a secret because it holds the password."""
+    client_id: str = ""
+    """Client id prefix; empty means ``tars-<service>``; a random suffix is always added."""
+    keepalive_s: int = Field(default=30, ge=5)
+    """MQTT keepalive, seconds."""
+    reconnect_min_s: float = Field(default=0.2, gt=0)
+    """First reconnect delay, seconds."""
+    reconnect_max_s: float = Field(default=5.0, gt=0)
+    """Longest reconnect delay, seconds."""
+    publish_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a QoS 1 publish waits for a connection before failing, seconds."""
+    session_expiry_s: int = Field(default=300, ge=0)
+    """How long the broker keeps a disconnected session's subscriptions and queue, seconds."""
+    dedupe_ttl_s: float = Field(default=30.0, ge=0)
+    """How long a seen (topic, id, seq) is remembered for de-duplication, seconds."""
+    dedupe_max_entries: int = Field(default=4096, ge=0)
+    """How many (topic, id, seq) keys are remembered."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr) -> SecretStr:
+        parsed = urlsplit(value.get_secret_value())
+        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
+            raise ValueError("MQTT_URL must look like mqtt://[user:password@]host[:port]")
+        return value
+
+    def endpoint(self) -> tuple[str, int, str | None, str | None]:
+        """Host, port, username and password from the URL."""
+        parsed = urlsplit(self.url.get_secret_value())
+        username = unquote(parsed.username) if parsed.username else None
+        password = unquote(parsed.password) if parsed.password else None
+        return parsed.hostname or "127.0.0.1", parsed.port or 1883, username, password
+
+    def redacted_url(self) -> str:
+        """The URL with the password masked, safe for logs."""
+        host, port, username, _ = self.endpoint()
+        user = f"{username}:***@" if username else ""
+        return f"mqtt://{user}{host}:{port}"
+
+
+class RuntimeSettings(BaseSettings):
+    """Process-wide settings (env prefix ``TARS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TARS_", frozen=True, extra="ignore")
+
+    data_dir: Path = Path.home() / ".local" / "share" / "tars"
+    """Where databases, caches, generated broker config and models live."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level."""
+    log_format: Literal["json", "text"] = "json"
+    """json for machines, text for people."""
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    """How often retained health is refreshed, seconds."""
+    metrics_interval_s: float = Field(default=15.0, gt=0)
+    """How often metrics are published, seconds."""
