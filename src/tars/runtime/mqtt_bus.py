@@ -24,6 +24,9 @@ _NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 class MqttBus(BaseBus):
     """Bus over a real broker.
 
+    ``health=False`` makes a plain client (the `tars` command) with no Last-Will
+    and no health of its own.
+
     One loop owns the connection: connect (with a Last-Will that marks this
     service unhealthy), subscribe everything, re-announce health, then read
     messages until the connection drops, back off and repeat. QoS 1 publishes
@@ -31,14 +34,17 @@ class MqttBus(BaseBus):
     dropped and counted.
     """
 
-    def __init__(self, service: str, settings: MqttSettings) -> None:
+    def __init__(self, service: str, settings: MqttSettings, *, health: bool = True) -> None:
         super().__init__(service, dedupe=Dedupe(settings.dedupe_ttl_s, settings.dedupe_max_entries))
         self._settings = settings
+        self._announce = health
         self._client: aiomqtt.Client | None = None
         prefix = settings.client_id or f"tars-{service}"
         self.client_id = f"{prefix}-{new_id()[:8]}"
 
-    def _will(self) -> aiomqtt.Will:
+    def _will(self) -> aiomqtt.Will | None:
+        if not self._announce:  # command-line clients have no health of their own
+            return None
         lost = HealthPing(ok=False, event="lost", err="connection lost")
         payload = encode(health_topic(self.service), lost, source=self.service)
         return aiomqtt.Will(health_topic(self.service), payload, qos=1, retain=True)
@@ -47,7 +53,7 @@ class MqttBus(BaseBus):
         host, port, username, password = self._settings.endpoint()
         connect_properties = Properties(PacketTypes.CONNECT)
         connect_properties.SessionExpiryInterval = self._settings.session_expiry_s
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             host,
             port,
             username=username,
@@ -60,6 +66,10 @@ class MqttBus(BaseBus):
             socket_options=_NODELAY,
             max_concurrent_outgoing_calls=None,
         )
+        # Concurrent QoS 1 publishes are normal here (every handler may publish);
+        # aiomqtt warns past 10 by default.
+        client.pending_calls_threshold = 1000
+        return client
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with backoff until cancelled."""
@@ -91,7 +101,8 @@ class MqttBus(BaseBus):
             self._client = client
             self._connected.set()
             _LOGGER.info("connected to %s as %s", self._settings.redacted_url(), self.client_id)
-            await self.republish_health()
+            if self._announce:
+                await self.republish_health()
             async for message in client.messages:
                 self._receive(message)
 

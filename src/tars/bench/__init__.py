@@ -1,0 +1,1 @@
+"""`tars bench`: measured speed of the bus and the engines, written as JSON and a chart."""

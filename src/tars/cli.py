@@ -1,0 +1,68 @@
+"""The `tars` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from tars.runtime.settings import RuntimeSettings
+
+RESERVED = {
+    "ask": "one text turn (arrives with the conversation service)",
+    "listen": "one voice turn from a WAV file (arrives with the listening services)",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tars", description="TARS voice assistant")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the whole stack, broker included")
+    up.add_argument("services", nargs="*", help="only these services (default: all)")
+    run = commands.add_parser("run", help="run one service in the foreground")
+    run.add_argument("service")
+    commands.add_parser("status", help="health of every service")
+    commands.add_parser("doctor", help="check broker, audio devices, models and configuration")
+    bench = commands.add_parser("bench", help="measure speed and write a JSON report and chart")
+    bench.add_argument("suite", nargs="?", default="bus", help="bus (more suites follow)")
+    bench.add_argument("--out", default="bench-results", help="report directory")
+    for verb, text in RESERVED.items():
+        reserved = commands.add_parser(verb, help=f"not yet available: {text}")
+        reserved.add_argument("args", nargs="*")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tars` command."""
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "run":
+        from tars.runtime.runner import run_service
+
+        return run_service(arguments.service)
+    try:
+        runtime = RuntimeSettings()
+    except ValidationError as err:
+        from tars.runtime.runner import describe_settings_error
+
+        print(describe_settings_error(err, RuntimeSettings), file=sys.stderr)
+        return 2
+    if arguments.command == "up":
+        from tars.commands import up
+
+        return up.run(runtime, arguments.services or None)
+    if arguments.command == "status":
+        from tars.commands import status
+
+        return status.run(runtime)
+    if arguments.command == "doctor":
+        from tars.commands import doctor
+
+        return doctor.run(runtime)
+    if arguments.command == "bench":
+        from tars.bench import suites
+
+        return suites.run(arguments.suite, arguments.out, runtime)
+    print(f"tars {arguments.command}: not yet available ({RESERVED[arguments.command]})")
+    return 2

@@ -1,0 +1,1 @@
+"""Implementations of the `tars` sub-commands that are more than a call into a service."""

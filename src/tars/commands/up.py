@@ -1,0 +1,56 @@
+"""``tars up``: the whole stack, broker included."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from tars.runtime.broker import BrokerUnavailable
+from tars.runtime.service import install_signal_handlers
+from tars.runtime.settings import RuntimeSettings
+from tars.runtime.supervisor import ProgressReport, Supervisor
+from tars.services import catalog
+
+
+def has_input_device() -> bool:
+    """Whether PortAudio reports any microphone."""
+    try:
+        import sounddevice
+    except (ImportError, OSError):
+        return False
+    return any(d.get("max_input_channels", 0) > 0 for d in sounddevice.query_devices())
+
+
+def choose_services(requested: list[str] | None, report: ProgressReport) -> list[str]:
+    """The services to start: the requested ones, or all available ones."""
+    services = requested or catalog.available()
+    if "mic" in services and not requested and not has_input_device():
+        report.line(
+            "no sound card input found: not starting mic; remote satellites, the browser and "
+            "test clients can still publish audio on audio/<satellite>/pcm"
+        )
+        services = [name for name in services if name != "mic"]
+    return services
+
+
+def run(runtime: RuntimeSettings, requested: list[str] | None) -> int:
+    """Run the stack until Ctrl-C or SIGTERM."""
+    report = ProgressReport()
+    services = choose_services(requested, report)
+    supervisor = Supervisor(
+        services, runtime, use_external_broker="MQTT_URL" in os.environ, report=report
+    )
+    if "ui-web" not in services:
+        report.line("web UI: not part of this build yet")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await supervisor.run(stop)
+
+    try:
+        asyncio.run(main())
+    except BrokerUnavailable as err:
+        report.line(f"cannot start the broker: {err}")
+        return 1
+    return 0

@@ -1,0 +1,157 @@
+"""``tars up``: the broker plus every service, each in its own process, restarted on crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+from tars.runtime import broker
+from tars.runtime.connect import broker_dir
+from tars.runtime.settings import RuntimeSettings
+
+_LOGGER = logging.getLogger(__name__)
+_STOP_GRACE_S = 4.0
+_HEALTHY_RUN_S = 60.0
+
+
+@dataclass
+class _Child:
+    name: str
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    backoff_s: float = 1.0
+    history: list[int] = field(default_factory=list)
+
+
+class Supervisor:
+    """Starts, watches and stops the stack's processes.
+
+    Each service runs as ``python -m tars run <service>`` so CPU-heavy engines
+    use every core and one crash stays contained. A child that exits while the
+    stack is up is restarted with exponential backoff (1 s doubling to 30 s,
+    reset after a minute of healthy running).
+    """
+
+    def __init__(
+        self,
+        services: list[str],
+        runtime: RuntimeSettings,
+        *,
+        use_external_broker: bool,
+        report: ProgressReport | None = None,
+    ) -> None:
+        self.services = services
+        self.runtime = runtime
+        self.use_external_broker = use_external_broker
+        self.report = report or ProgressReport()
+        self.broker: broker.MosquittoProcess | None = None
+        self.broker_config: broker.BrokerConfig | None = None
+        self._children = {name: _Child(name) for name in services}
+        self._stopping = False
+
+    def stopping(self) -> bool:
+        """Whether a stop was requested."""
+        return self._stopping
+
+    def start_broker(self) -> None:
+        """Generate and start the private broker unless an external one is configured."""
+        if self.use_external_broker:
+            return
+        self.broker_config = broker.generate(broker_dir(self.runtime))
+        self.broker = broker.MosquittoProcess(self.broker_config)
+        self.broker.start()
+        self.report.line(f"broker: mosquitto on 127.0.0.1:{self.broker_config.port}")
+
+    def child_env(self, service: str) -> dict[str, str]:
+        """Environment of a service process: ours plus its own broker credentials."""
+        env = dict(os.environ)
+        if self.broker_config is not None:
+            env["MQTT_URL"] = self.broker_config.url(service)
+        return env
+
+    async def _spawn(self, child: _Child) -> None:
+        child.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tars",
+            "run",
+            child.name,
+            env=self.child_env(child.name),
+            start_new_session=True,
+        )
+        child.started_at = time.monotonic()
+        self.report.line(f"{child.name}: started (pid {child.process.pid})")
+
+    async def _watch(self, child: _Child) -> None:
+        while not self.stopping():
+            await self._spawn(child)
+            assert child.process is not None
+            code = await child.process.wait()
+            child.history.append(code)
+            if self.stopping():
+                return
+            if time.monotonic() - child.started_at > _HEALTHY_RUN_S:
+                child.backoff_s = 1.0
+            child.restarts += 1
+            self.report.line(
+                f"{child.name}: exited with {code}; "
+                f"restart {child.restarts} in {child.backoff_s:.0f}s"
+            )
+            await asyncio.sleep(child.backoff_s)
+            child.backoff_s = min(child.backoff_s * 2, 30.0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then stop the services and the broker (last)."""
+        self.start_broker()
+        try:
+            async with asyncio.TaskGroup() as group:
+                watchers = [
+                    group.create_task(self._watch(child), name=f"supervise:{child.name}")
+                    for child in self._children.values()
+                ]
+                await stop.wait()
+                self._stopping = True
+                await self._terminate_children()
+                for watcher in watchers:
+                    watcher.cancel()
+        finally:
+            self._stopping = True
+            await self._terminate_children()
+            if self.broker is not None:
+                self.broker.stop()
+                self.report.line("broker: stopped")
+
+    async def _terminate_children(self) -> None:
+        alive = [
+            child.process
+            for child in self._children.values()
+            if child.process is not None and child.process.returncode is None
+        ]
+        for process in alive:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        if not alive:
+            return
+        waits = [asyncio.create_task(p.wait(), name=f"wait:{p.pid}") for p in alive]
+        _, pending = await asyncio.wait(waits, timeout=_STOP_GRACE_S)
+        for process in alive:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+        for task in pending:
+            await task
+
+
+class ProgressReport:
+    """Prints supervisor progress lines (a hook so tests can capture them)."""
+
+    def line(self, text: str) -> None:
+        """Report one line."""
+        print(f"[tars] {text}", file=sys.stderr, flush=True)

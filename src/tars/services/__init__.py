@@ -1,0 +1,1 @@
+"""TARS services: one package per service (settings, bus wiring, engines)."""

@@ -1,0 +1,1 @@
+"""The llm service: chat completion providers, prompt budgeting and tool-call parsing."""

@@ -1,0 +1,269 @@
+"""Embedded local model: no server, no network; mistral.rs runs a GGUF file in-process.
+
+Generation is blocking and CPU-bound, so it runs on one dedicated worker thread. Chunks cross
+back to the event loop through an :class:`asyncio.Queue` fed with ``call_soon_threadsafe``.
+Cancelling the consuming task sets a stop flag that the thread checks between tokens; dropping
+mistral.rs's chunk iterator then aborts the sequence, so the thread is free again within a
+token. The single thread also serializes requests on the one model: concurrent requests queue.
+
+Tool calls are prompted (see :mod:`tars.services.llm.toolparse`) because the model's native
+tool-call output is unreliable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import AsyncGenerator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from tars.services.llm.errors import LLMBadResponseError, LLMError, LLMTimeoutError
+from tars.services.llm.localmodel import LocalChunk, LocalModel
+from tars.services.llm.provider import (
+    ChatMessage,
+    CompletionParams,
+    Finished,
+    StreamEvent,
+    TextDelta,
+    ToolCallsReady,
+    ToolSchema,
+)
+from tars.services.llm.toolparse import CALL_OPENERS, parse_tool_reply, tool_instructions
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _End:
+    pass
+
+
+_Item = LocalChunk | _End | BaseException
+
+
+class EmbeddedProvider:
+    """LLMProvider over a :class:`LocalModel`, loaded lazily on the worker thread.
+
+    Args:
+        load: Builds the model (blocking); called once, on the worker thread.
+        total_timeout_s: Deadline for one request, waiting in the queue included.
+        name: Provider name for logs and health.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], LocalModel],
+        *,
+        total_timeout_s: float = 120.0,
+        name: str = "embedded",
+    ) -> None:
+        self._load = load
+        self._model: LocalModel | None = None
+        self._total_timeout_s = total_timeout_s
+        self._name = name
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-embedded")
+
+    @property
+    def name(self) -> str:
+        """Provider name for logs and health."""
+        return self._name
+
+    async def start(self) -> None:
+        """Load the model now (on the worker thread) instead of on the first request."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._ensure_model)
+
+    async def aclose(self) -> None:
+        """Stop the worker thread after the current request. Idempotent."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        params: CompletionParams,
+        tools: Sequence[ToolSchema] = (),
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream one completion; see :meth:`LLMProvider.stream`.
+
+        Raises:
+            LLMError: timeout, bad_response or model_unavailable.
+        """
+        deadline = asyncio.get_running_loop().time() + self._total_timeout_s
+        local = to_local_messages(messages, tools)
+        gate = _ReplyGate(hold=bool(tools))
+        last = LocalChunk("")
+        async with contextlib.aclosing(self._chunks(local, params, deadline)) as chunks:
+            async for chunk in chunks:
+                last = chunk
+                if text := gate.feed(chunk.text):
+                    yield TextDelta(text)
+        if not gate.holding:
+            yield self._finished(last)
+            return
+        parsed = parse_tool_reply(gate.held, [t.name for t in tools])
+        if parsed.call is not None:
+            yield ToolCallsReady((parsed.call,))
+            yield self._finished(last, "tool_calls")
+            return
+        if parsed.text:
+            yield TextDelta(parsed.text)
+            yield self._finished(last)
+            return
+        # The model chose "none" (or garbled a call) without answering: ask again without
+        # the tool section so the user still gets a reply.
+        _LOGGER.debug("no tool chosen and no answer; regenerating without tools")
+        async with contextlib.aclosing(
+            self._chunks(_without_tools(local), params, deadline)
+        ) as chunks:
+            async for chunk in chunks:
+                last = chunk
+                if chunk.text:
+                    yield TextDelta(chunk.text)
+        yield self._finished(last)
+
+    def _finished(self, last: LocalChunk, reason: str | None = None) -> Finished:
+        model = self._model.model_name if self._model is not None else self._name
+        return Finished(reason or last.finish_reason or "stop", last.usage, model)
+
+    async def _chunks(
+        self, local: list[dict[str, str]], params: CompletionParams, deadline: float
+    ) -> AsyncGenerator[LocalChunk, None]:
+        """Run one generation on the worker thread and relay its chunks."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: _Item) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                stop.set()
+
+        future = loop.run_in_executor(self._executor, self._generate, local, params, stop, emit)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        item = await queue.get()
+                except TimeoutError as err:
+                    raise LLMTimeoutError(
+                        f"local generation exceeded its {self._total_timeout_s:g} s deadline"
+                    ) from err
+                if isinstance(item, _End):
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # Cancelled, failed or done: tell the thread to stop at the next token.
+            stop.set()
+            future.add_done_callback(_consume_result)
+
+    def _ensure_model(self) -> LocalModel:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _generate(
+        self,
+        local: list[dict[str, str]],
+        params: CompletionParams,
+        stop: threading.Event,
+        emit: Callable[[_Item], None],
+    ) -> None:
+        """Worker-thread body: generate until done or told to stop; never raises."""
+        if stop.is_set():  # cancelled while queued behind another request
+            return
+        try:
+            chunks = self._ensure_model().generate(local, params)
+            try:
+                for chunk in chunks:
+                    if stop.is_set():
+                        return
+                    emit(chunk)
+            finally:
+                # Dropping mistral.rs's iterator aborts the sequence in the engine.
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+            emit(_End())
+        except LLMError as err:
+            emit(err)
+        except Exception as err:  # any engine failure must reach the waiting coroutine
+            _LOGGER.exception("local generation failed")
+            wrapped = LLMBadResponseError(f"local model failed: {type(err).__name__}: {err}")
+            wrapped.__cause__ = err
+            emit(wrapped)
+
+
+class _ReplyGate:
+    """Decides whether reply text may be streamed at once or must be held back.
+
+    With tools offered, a reply that opens like JSON may be a tool call, which must never be
+    spoken; it is held until complete. Anything else streams as it comes.
+    """
+
+    def __init__(self, *, hold: bool) -> None:
+        self.holding = hold
+        self._held: list[str] = []
+
+    @property
+    def held(self) -> str:
+        """The text held back so far."""
+        return "".join(self._held)
+
+    def feed(self, text: str) -> str:
+        """Take new text; return what may be emitted now ('' while holding)."""
+        if not self.holding:
+            return text
+        self._held.append(text)
+        start = self.held.lstrip()
+        if start and not start.startswith(CALL_OPENERS):
+            self.holding = False
+            return self.held
+        return ""
+
+
+def to_local_messages(
+    messages: Sequence[ChatMessage], tools: Sequence[ToolSchema]
+) -> list[dict[str, str]]:
+    """Convert messages to plain role/content dicts, tools rendered into the system prompt."""
+    out: list[dict[str, str]] = []
+    for message in messages:
+        content = message.content
+        role = message.role
+        if message.tool_calls:
+            calls = [
+                "```json\n" + json.dumps({"tool": c.name, "arguments": dict(c.arguments)}) + "\n```"
+                for c in message.tool_calls
+            ]
+            content = "\n".join([content, *calls]).strip()
+        if role == "tool":
+            # Chat templates of small local models do not all know a tool role.
+            role, content = "user", f"Tool result: {content}"
+        out.append({"role": role, "content": content})
+    if tools:
+        section = tool_instructions(tools)
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": out[0]["content"] + section}
+        else:
+            out.insert(0, {"role": "system", "content": section.strip()})
+    return out
+
+
+def _without_tools(local: list[dict[str, str]]) -> list[dict[str, str]]:
+    if local and local[0]["role"] == "system":
+        head, _, _ = local[0]["content"].partition("\n\n## Tools\n")
+        return [{"role": "system", "content": head}, *local[1:]] if head else local[1:]
+    return local
+
+
+def _consume_result(future: asyncio.Future[None]) -> None:
+    # _generate never raises, but retrieve the result anyway so asyncio never logs
+    # "exception was never retrieved" for a generation we abandoned.
+    with contextlib.suppress(BaseException):
+        future.result()

@@ -1,0 +1,58 @@
+"""Settings of the memory service (environment variables prefixed ``MEMORY_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tars.services.memory.records import Strategy
+
+
+def _default_data_dir() -> Path:
+    # py-tars used /data inside its container; a local-first install keeps user data
+    # in the XDG data folder instead.
+    return Path.home() / ".local" / "share" / "tars" / "memory"
+
+
+class MemorySettings(BaseSettings):
+    """Where memory lives, how it embeds and retrieves, and which character it serves."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMORY_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Folder holding the database and the character overrides (path)."""
+    db_file: str = "memory.sqlite3"
+    """SQLite database file name inside ``data_dir``."""
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    """``minilm`` (int8 ONNX all-MiniLM-L6-v2) or ``hashing`` (no model, tests only)."""
+    embedder_threads: int = Field(default=1, ge=1, le=64)
+    """onnxruntime intra-op threads for embedding (threads); 1 leaves cores for STT."""
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    """Texts per embedder call when ingesting (texts)."""
+    flush_interval_ms: int = Field(default=500, ge=0, le=60_000)
+    """How long incoming turns are buffered before one batched write (ms)."""
+    top_k: int = Field(default=5, ge=1, le=50)
+    """Hits returned when a query does not say (documents)."""
+    strategy: Strategy = "hybrid"
+    """Default retrieval strategy: ``hybrid``, ``similarity`` or ``recent``."""
+    rrf_k: int = Field(default=60, ge=1, le=1000)
+    """Reciprocal-rank-fusion constant for hybrid retrieval (rank offset)."""
+    character_name: str = "TARS"
+    """Character served on ``system/character/current`` (file name without ``.toml``)."""
+    character_dir: Path | None = None
+    """Extra folder searched for character files before the packaged ones (path)."""
+    character_store_file: str = "character.json"
+    """File in ``data_dir`` holding persisted trait overrides (JSON)."""
+
+    @property
+    def db_path(self) -> Path:
+        """Full path of the SQLite database."""
+        return self.data_dir / self.db_file
+
+    @property
+    def character_store_path(self) -> Path:
+        """Full path of the trait-override file."""
+        return self.data_dir / self.character_store_file

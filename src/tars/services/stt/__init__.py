@@ -1,0 +1,1 @@
+"""Speech-to-text service: VAD, end of speech, transcription, partials and filters."""

@@ -1,0 +1,161 @@
+"""The transcript suppression chain (py-tars ``suppression.py``, same thresholds).
+
+A `FilterChain` runs small filter objects in order and returns the first
+`Rejection`, which the service logs with its reason. Two groups, as in py-tars:
+
+* quality gates (duration, RMS, active ratio, length, alphabetic and
+  punctuation ratios, common-word ratio, no-speech and log-prob), all skipped
+  when the transcript's confidence is above ``bypass_confidence`` (0.95);
+* checks that always apply: cough guard, lexical gate, repeat of the last
+  published text, echo of recent TTS text and recent-phrase repeat.
+
+Deviation from py-tars: texts in ``allowed_short`` ("stop", "yes", "no", ...)
+skip the quality gates and the cough and lexical checks, because py-tars's
+length, duration and single-token gates reject exactly the one-word commands a
+voice assistant must never miss. Repeat and echo checks still apply to them.
+
+Time is always passed in (`FilterContext.now`), never read, so results are
+deterministic. Rules live in `tars.services.stt.filter_rules`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+_NORMALISE = re.compile(r"[^a-z0-9' ]+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, drop punctuation and collapse spaces (for comparing texts)."""
+    return " ".join(_NORMALISE.sub(" ", text.lower()).split())
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A transcript about to be published, with what is known about its audio."""
+
+    text: str
+    """The transcript text."""
+    duration_s: float
+    """Speech duration (first to last speech window), in seconds."""
+    rms: float
+    """RMS of the speech audio, in s16 units."""
+    active_ratio: float
+    """Fraction of the utterance's windows that were speech (0-1)."""
+    confidence: float | None = None
+    """Transcriber confidence (0-1), None when the backend gives none."""
+    no_speech_prob: float | None = None
+    """Probability of no speech (0-1), None when unknown."""
+    avg_logprob: float | None = None
+    """Mean token log-probability, None when unknown."""
+
+
+@dataclass(frozen=True)
+class FilterContext:
+    """What the filters need to know besides the candidate."""
+
+    now: float
+    """Current time on the caller's monotonic clock, in seconds."""
+    in_response_window: bool = False
+    """True right after TTS spoke, when a short answer is expected."""
+    tts_texts: tuple[str, ...] = ()
+    """Texts TTS spoke recently (for echo suppression)."""
+    published: tuple[tuple[str, float], ...] = ()
+    """Recently published transcripts as (text, time), oldest first."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a candidate was suppressed."""
+
+    filter: str
+    """Name of the filter that rejected it (stable, for logs and metrics)."""
+    reason: str
+    """Human-readable reason with the measured value and the threshold."""
+
+
+class TranscriptFilter(Protocol):
+    """One suppression rule."""
+
+    @property
+    def name(self) -> str:
+        """Stable name used in `Rejection.filter`."""
+        ...
+
+    def check(self, candidate: Candidate, context: FilterContext) -> str | None:
+        """Return a rejection reason, or None when the candidate passes."""
+        ...
+
+
+class FilterChain:
+    """Runs quality gates, then the always-on checks, and returns the first rejection.
+
+    Args:
+        gated: Filters skipped when confidence exceeds ``bypass_confidence``.
+        always: Filters that apply whatever the confidence.
+        bypass_confidence: Confidence above which ``gated`` is skipped.
+        allowed_short: Normalised texts that skip ``gated`` and ``exemptible`` filters.
+        exemptible: Names of ``always`` filters that ``allowed_short`` texts skip.
+    """
+
+    def __init__(
+        self,
+        gated: Sequence[TranscriptFilter],
+        always: Sequence[TranscriptFilter],
+        *,
+        bypass_confidence: float = 0.95,
+        allowed_short: Iterable[str] = (),
+        exemptible: Iterable[str] = ("cough", "lexical"),
+    ) -> None:
+        self._gated = tuple(gated)
+        self._always = tuple(always)
+        self._bypass = bypass_confidence
+        self._allowed = frozenset(normalise(text) for text in allowed_short)
+        self._exemptible = frozenset(exemptible)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        """Return the first failing filter's rejection, or None to publish."""
+        allowed = normalise(candidate.text) in self._allowed
+        confident = candidate.confidence is not None and candidate.confidence > self._bypass
+        filters: list[TranscriptFilter] = []
+        if not (allowed or confident):
+            filters.extend(self._gated)
+        filters.extend(f for f in self._always if not (allowed and f.name in self._exemptible))
+        for rule in filters:
+            reason = rule.check(candidate, context)
+            if reason is not None:
+                return Rejection(filter=rule.name, reason=reason)
+        return None
+
+
+class RecentTexts:
+    """A bounded, time-stamped list of texts (published transcripts, TTS sentences).
+
+    Args:
+        max_items: How many texts to keep.
+        max_age_s: Texts older than this are dropped from `snapshot`, in seconds.
+    """
+
+    def __init__(self, max_items: int = 5, max_age_s: float = 8.0) -> None:
+        self._items: deque[tuple[str, float]] = deque(maxlen=max_items)
+        self._max_age_s = max_age_s
+
+    def record(self, text: str, now: float) -> None:
+        """Remember ``text`` as seen at ``now``."""
+        self._items.append((text, now))
+
+    def snapshot(self, now: float) -> tuple[tuple[str, float], ...]:
+        """The texts still young enough at ``now``, oldest first."""
+        return tuple(item for item in self._items if now - item[1] <= self._max_age_s)
+
+    def texts(self, now: float) -> tuple[str, ...]:
+        """Only the texts of `snapshot`."""
+        return tuple(text for text, _ in self.snapshot(now))
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._items.clear()

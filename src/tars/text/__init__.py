@@ -1,0 +1,1 @@
+"""Text utilities shared by services (sentence chunking of streamed replies)."""
