@@ -98,7 +98,7 @@ def config_text(port: int, directory: Path, host: str = "127.0.0.1") -> str:
             "max_inflight_messages 100",
             "persistence true",
             f"persistence_location {directory}/",
-            "autosave_interval 5",
+            "autosave_interval 2",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
@@ -178,16 +178,19 @@ class MosquittoProcess:
                 "(or point MQTT_URL at an existing broker)"
             )
         conf = self.config.directory / "mosquitto.conf"
-        self._process = subprocess.Popen(
-            [binary, "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        log_path = self.config.directory / "mosquitto.log"
+        # Its log goes to a file: a pipe nobody reads would eventually block the broker.
+        with log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [binary, "-c", str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                detail = self._process.stderr.read().decode() if self._process.stderr else ""
+                detail = log_path.read_text(errors="replace")[-2000:]
                 raise BrokerUnavailable(f"mosquitto exited at start-up: {detail.strip()}")
             if _port_open(self.config.host, self.config.port):
                 return

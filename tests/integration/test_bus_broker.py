@@ -1,0 +1,249 @@
+"""The runtime against a real Mosquitto: processes, reconnects, Last-Will, rejection, ACLs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from tars.contracts import health, llm, metrics, tts
+from tars.runtime.bus import Message
+from tests.support.broker import TestBroker, running
+
+pytestmark = pytest.mark.broker
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Collector:
+    """Collects messages of one topic filter and lets a test wait for a condition."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+        self._changed.set()
+
+    async def wait_for(self, predicate, timeout: float = 10.0, since: int = 0) -> Message:
+        """First message (from index ``since`` on) matching ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self.messages[since:]:
+                if predicate(message):
+                    return message
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("condition not met")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+
+
+def start_peer(broker: TestBroker) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        MQTT_URL=broker.config.url("tts"),
+        MQTT_RECONNECT_MIN_S="0.1",
+        MQTT_RECONNECT_MAX_S="0.5",
+        TARS_METRICS_INTERVAL_S="0.3",
+        TARS_HEARTBEAT_S="1",
+        TARS_LOG_FORMAT="json",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.bus_peer"],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.fixture
+def peer(mqtt_broker: TestBroker) -> Iterator[subprocess.Popen[bytes]]:
+    process = start_peer(mqtt_broker)
+    yield process
+    stop_peer(process)
+
+
+def stop_peer(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+    process.communicate(timeout=10)
+
+
+@pytest.fixture
+async def router_side(mqtt_broker: TestBroker) -> AsyncIterator[tuple]:
+    bus = mqtt_broker.bus("router")
+    statuses, healths = Collector(), Collector()
+    bus.subscribe(tts.TOPIC_TTS_STATUS, statuses)
+    bus.subscribe(health.HEALTH_PATTERN, healths)
+    async with running(bus):
+        yield bus, statuses, healths
+
+
+def is_ready(message: Message) -> bool:
+    return message.topic == "system/health/tts" and message.data.ok
+
+
+async def test_message_crosses_process_boundary_enveloped_and_validated(peer, router_side) -> None:
+    bus, statuses, healths = router_side
+    await healths.wait_for(is_ready)
+    await bus.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="across processes", utt_id="u-1"))
+    echoed = await statuses.wait_for(lambda m: m.data.utt_id == "u-1")
+    assert isinstance(echoed.data, tts.TtsStatus)
+    assert echoed.data.text == "across processes"
+    assert echoed.envelope.source == "tts"
+    assert echoed.envelope.type == "tts.status"
+
+
+async def test_killed_service_turns_unhealthy_through_last_will(peer, router_side) -> None:
+    _, _, healths = router_side
+    await healths.wait_for(is_ready)
+    seen = len(healths.messages)
+    peer.send_signal(signal.SIGKILL)
+    peer.wait(5)
+    lost = await healths.wait_for(
+        lambda m: m.topic == "system/health/tts" and not m.data.ok, timeout=15, since=seen
+    )
+    assert lost.data.event == "lost"
+
+
+async def test_graceful_stop_reports_shutdown(peer, router_side) -> None:
+    _, _, healths = router_side
+    await healths.wait_for(is_ready)
+    seen = len(healths.messages)
+    peer.send_signal(signal.SIGTERM)
+    assert peer.wait(10) == 0
+    stopped = await healths.wait_for(
+        lambda m: m.topic == "system/health/tts" and not m.data.ok, since=seen
+    )
+    assert stopped.data.event == "shutdown"
+
+
+async def test_invalid_payloads_are_rejected_and_counted_by_the_service(
+    mqtt_broker: TestBroker, peer, router_side
+) -> None:
+    bus, statuses, healths = router_side
+    await healths.wait_for(is_ready)
+    snapshots = Collector()
+    watcher = mqtt_broker.bus("ui", health=False)
+    watcher.subscribe(metrics.metrics_topic("tts"), snapshots)
+    bad_payloads = [
+        b'{"id": "x", "type": ',  # malformed JSON
+        b'{"id":"b1","type":"tts.say","ts":1,"source":"t","data":{"text":5}}',  # wrong type
+        b'{"id":"b2","type":"tts.say","ts":1,"source":"t","data":{"text":"a","pitch":3}}',
+        b'{"id":"b3","type":"llm.request","ts":1,"source":"t","data":{"id":"r","text":"hi"}}',
+    ]
+    async with running(watcher):
+        for payload in bad_payloads:
+            await bus.publish_raw(tts.TOPIC_TTS_SAY, payload, qos=1)
+        await bus.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="still alive", utt_id="u-ok"))
+        await statuses.wait_for(lambda m: m.data.utt_id == "u-ok")
+        snapshot = await snapshots.wait_for(lambda m: m.data.counters.get("rejected", 0) >= 4)
+    assert snapshot.data.counters["rejected"] == 4
+    assert snapshot.data.counters["rejected.invalid_json"] == 1
+    assert snapshot.data.counters["rejected.invalid_payload"] == 3
+    peer.terminate()
+    _, stderr = peer.communicate(timeout=10)
+    peer.stderr = None  # already drained; the fixture must not read it again
+    assert stderr.decode().count("rejected message") == 4
+
+
+async def test_slow_handler_does_not_block_another_topic(mqtt_broker: TestBroker) -> None:
+    service = mqtt_broker.bus("tts")
+    sender = mqtt_broker.bus("router")
+    release, fast_seen = asyncio.Event(), asyncio.Event()
+
+    async def slow(_: Message) -> None:
+        await release.wait()
+
+    async def fast(_: Message) -> None:
+        fast_seen.set()
+
+    service.subscribe(tts.TOPIC_TTS_SAY, slow)
+    service.subscribe(tts.TOPIC_TTS_CONTROL, fast)
+    async with running(service, sender):
+        await sender.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="blocks for a while"))
+        await sender.publish(tts.TOPIC_TTS_CONTROL, tts.TtsControl(action="stop"))
+        await asyncio.wait_for(fast_seen.wait(), 5)
+        assert not release.is_set()
+        release.set()
+
+
+async def test_anonymous_client_is_refused(mqtt_broker: TestBroker) -> None:
+    with pytest.raises(aiomqtt.MqttError):
+        async with aiomqtt.Client("127.0.0.1", mqtt_broker.config.port, timeout=5):
+            pass
+    with pytest.raises(aiomqtt.MqttError):
+        async with aiomqtt.Client(
+            "127.0.0.1", mqtt_broker.config.port, username="tts", password="wrong", timeout=5
+        ):
+            pass
+
+
+async def test_publishing_outside_the_acl_is_refused(mqtt_broker: TestBroker) -> None:
+    listener = mqtt_broker.bus("llm")
+    requests = Collector()
+    listener.subscribe(llm.TOPIC_LLM_REQUEST, requests)
+    intruder = mqtt_broker.bus("tts")  # tts may not publish llm/request
+    allowed = mqtt_broker.bus("router")
+    async with running(listener, intruder, allowed):
+        await intruder.publish(llm.TOPIC_LLM_REQUEST, llm.LLMRequest(id="evil", text="x"))
+        await allowed.publish(llm.TOPIC_LLM_REQUEST, llm.LLMRequest(id="fine", text="y"))
+        await requests.wait_for(lambda m: m.data.id == "fine")
+        await asyncio.sleep(0.3)
+    assert [m.data.id for m in requests.messages] == ["fine"]
+
+
+async def test_broker_restart_reconnects_resubscribes_and_republishes_health(
+    tmp_path: Path,
+) -> None:
+    broker = TestBroker(tmp_path / "restart")
+    broker.start()
+    peer_process = start_peer(broker)
+    bus = broker.bus("router")
+    statuses, healths = Collector(), Collector()
+    bus.subscribe(tts.TOPIC_TTS_STATUS, statuses)
+    bus.subscribe(health.HEALTH_PATTERN, healths)
+    try:
+        async with running(bus):
+            await healths.wait_for(is_ready)
+            await bus.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="before", utt_id="b"))
+            await statuses.wait_for(lambda m: m.data.utt_id == "b")
+
+            # Let the broker's periodic save (every 2 s) capture the sessions, then
+            # crash it: SIGKILL, not a clean shutdown.
+            await asyncio.sleep(2.5)
+            broker.process.kill()
+            await asyncio.sleep(1.0)
+            restarted_at = time.time()
+            # A QoS 1 publish during the outage waits for the connection and is delivered.
+            during = asyncio.create_task(
+                bus.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="during", utt_id="d")),
+                name="publish-during-outage",
+            )
+            await asyncio.sleep(0.5)
+            broker.start()
+
+            fresh = await healths.wait_for(
+                lambda m: is_ready(m) and m.data.timestamp > restarted_at, timeout=20
+            )
+            assert fresh.data.ok
+            await asyncio.wait_for(during, 20)
+            await bus.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="after", utt_id="a"))
+            await statuses.wait_for(lambda m: m.data.utt_id == "a", timeout=20)
+            await statuses.wait_for(lambda m: m.data.utt_id == "d", timeout=20)
+            assert bus.metrics.count("disconnects") >= 1
+    finally:
+        stop_peer(peer_process)
+        broker.stop()
