@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from tars.runtime.settings import RuntimeSettings
 
-RESERVED = {
-    "ask": "one text turn (arrives with the conversation service)",
-    "listen": "one voice turn from a WAV file (arrives with the listening services)",
+VERBS = {
+    "ask": "one text turn: prints the reply (--speak writes or plays it)",
+    "listen": "one voice turn from a WAV file: wake, transcript, reply, reply audio",
 }
 
 
@@ -26,11 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="health of every service")
     commands.add_parser("doctor", help="check broker, audio devices, models and configuration")
     bench = commands.add_parser("bench", help="measure speed and write a JSON report and chart")
-    bench.add_argument("suite", nargs="?", default="bus", help="bus (more suites follow)")
+    bench.add_argument(
+        "suite", nargs="?", default="all", help="bus, stt, wake, voice, memory, llm, all"
+    )
     bench.add_argument("--out", default="bench-results", help="report directory")
-    for verb, text in RESERVED.items():
-        reserved = commands.add_parser(verb, help=f"not yet available: {text}")
-        reserved.add_argument("args", nargs="*")
+    for verb, text in VERBS.items():
+        sub = commands.add_parser(verb, help=text, add_help=False)
+        sub.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -64,5 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tars.bench import suites
 
         return suites.run(arguments.suite, arguments.out, runtime)
-    print(f"tars {arguments.command}: not yet available ({RESERVED[arguments.command]})")
-    return 2
+    return _run_verb(arguments.command, arguments.args, runtime)
+
+
+def _run_verb(verb: str, args: list[str], runtime: RuntimeSettings) -> int:
+    """Commands with their own argument parsing live in ``tars.commands.<verb>``."""
+    import importlib
+    import importlib.util
+
+    name = f"tars.commands.{verb}"
+    if importlib.util.find_spec(name) is None:
+        print(f"tars {verb}: not available in this version ({VERBS[verb]})")
+        return 2
+    command = importlib.import_module(name)
+    return int(command.run(runtime, args))

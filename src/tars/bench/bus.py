@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -12,12 +13,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from tars.bench import report
 from tars.bench.report import percentiles
 from tars.contracts.tts import TOPIC_TTS_SAY, TtsSay
 from tars.runtime import broker
 from tars.runtime.bus import Message
 from tars.runtime.mqtt_bus import MqttBus
-from tars.runtime.settings import MqttSettings
+from tars.runtime.settings import MqttSettings, RuntimeSettings
 
 _PUBLISHER = "router"
 _SUBSCRIBER = "tts"
@@ -121,3 +123,23 @@ async def measure(
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
     return results
+
+
+def main(out_dir: Path, runtime: RuntimeSettings) -> int:
+    """`tars bench bus`: measure, print the headline figures, write the report."""
+    del runtime  # the bus suite needs no data directory
+    external = MqttSettings() if "MQTT_URL" in os.environ else None
+    print("bench bus: 2000 paced messages and a 20000-message flood per QoS ...", flush=True)
+    results = asyncio.run(measure(external))
+    chart = {}
+    for qos in ("qos0", "qos1"):
+        hop = results[qos]["hop_ms"]
+        flood = results[qos]["throughput"]
+        chart[f"{qos} hop p50 ms"] = hop["p50"]
+        chart[f"{qos} hop p99 ms"] = hop["p99"]
+        print(
+            f"{qos}: hop p50 {hop['p50']:.3f} ms, p99 {hop['p99']:.3f} ms; "
+            f"throughput {flood['msgs_per_s']:.0f} msg/s, lost {flood['lost_pct']}%"
+        )
+    print(f"report: {report.write(out_dir, 'bus', results, chart)}")
+    return 0

@@ -1,35 +1,41 @@
-"""Dispatch `tars bench <suite>` and print a short summary."""
+"""Dispatch `tars bench <suite>`: each suite is a module ``tars.bench.<suite>`` with ``main``.
+
+A suite module provides ``main(out_dir: Path, runtime: RuntimeSettings) -> int`` that
+measures, prints a short summary and writes its report with ``tars.bench.report.write``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
+import importlib
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
-from tars.bench import bus, report
-from tars.runtime.settings import MqttSettings, RuntimeSettings
+from tars.runtime.settings import RuntimeSettings
 
-SUITES = ("bus",)
+SUITES = ("bus", "stt", "wake", "voice", "memory", "llm")
+"""Suites in the order `tars bench all` runs them."""
+
+SuiteMain = Callable[[Path, RuntimeSettings], int]
+
+
+def _suite_main(suite: str) -> SuiteMain | None:
+    name = f"tars.bench.{suite}"
+    if importlib.util.find_spec(name) is None:
+        return None
+    return cast(SuiteMain, importlib.import_module(name).main)
 
 
 def run(suite: str, out: str, runtime: RuntimeSettings) -> int:
-    """Run one suite, write its report, print the headline figures."""
-    if suite not in SUITES:
-        print(f"unknown bench suite {suite!r}; available: {', '.join(SUITES)}")
-        return 2
-    external = MqttSettings() if "MQTT_URL" in os.environ else None
-    print("bench bus: 2000 paced messages and a 20000-message flood per QoS ...", flush=True)
-    results = asyncio.run(bus.measure(external))
-    chart = {}
-    for qos in ("qos0", "qos1"):
-        hop = results[qos]["hop_ms"]
-        flood = results[qos]["throughput"]
-        chart[f"{qos} hop p50 ms"] = hop["p50"]
-        chart[f"{qos} hop p99 ms"] = hop["p99"]
-        print(
-            f"{qos}: hop p50 {hop['p50']:.3f} ms, p99 {hop['p99']:.3f} ms; "
-            f"throughput {flood['msgs_per_s']:.0f} msg/s, lost {flood['lost_pct']}%"
-        )
-    path = report.write(Path(out), suite, results, chart)
-    print(f"report: {path}")
-    return 0
+    """Run one suite (or ``all``) and return the exit code."""
+    chosen = list(SUITES) if suite == "all" else [suite]
+    status = 0
+    for name in chosen:
+        main = _suite_main(name) if name in SUITES else None
+        if main is None:
+            print(f"bench {name}: not available (suites: {', '.join(SUITES)}, all)")
+            status = 2
+            continue
+        status = max(status, main(Path(out), runtime))
+    return status

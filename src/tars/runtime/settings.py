@@ -10,10 +10,16 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class MqttSettings(BaseSettings):
+class TarsSettings(BaseSettings):
+    """Base of every settings model: frozen, env-only, field docstrings become descriptions."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
+
+
+class MqttSettings(TarsSettings):
     """How to reach the broker (env prefix ``MQTT_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="MQTT_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MQTT_")
 
     url: SecretStr = SecretStr("mqtt://127.0.0.1:1883")
     """Broker URL, ``mqtt://user:password@host:port``; a secret because it holds the password."""
@@ -56,10 +62,10 @@ class MqttSettings(BaseSettings):
         return f"mqtt://{user}{host}:{port}"
 
 
-class RuntimeSettings(BaseSettings):
+class RuntimeSettings(TarsSettings):
     """Process-wide settings (env prefix ``TARS_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="TARS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TARS_")
 
     data_dir: Path = Path.home() / ".local" / "share" / "tars"
     """Where databases, caches, generated broker config and models live."""

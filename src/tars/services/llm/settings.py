@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from tars.runtime.settings import TarsSettings
 
 #: Context window assumed for HTTP endpoints when none is configured (py-tars default).
 HTTP_CTX_WINDOW = 8192
@@ -14,7 +16,7 @@ HTTP_CTX_WINDOW = 8192
 EMBEDDED_CTX_WINDOW = 4096
 
 
-class LlmSettings(BaseSettings):
+class LlmSettings(TarsSettings):
     """Configuration of the llm service and its providers."""
 
     model_config = SettingsConfigDict(env_prefix="LLM_", frozen=True, extra="ignore")

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from tars.runtime.settings import TarsSettings
 from tars.services.memory.records import Strategy
 
 
@@ -17,7 +18,7 @@ def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "tars" / "memory"
 
 
-class MemorySettings(BaseSettings):
+class MemorySettings(TarsSettings):
     """Where memory lives, how it embeds and retrieves, and which character it serves."""
 
     model_config = SettingsConfigDict(env_prefix="MEMORY_", frozen=True, extra="ignore")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from tars.runtime.settings import TarsSettings
 
 
-class MicSettings(BaseSettings):
+class MicSettings(TarsSettings):
     """Configuration of the mic service (which source, frame size, satellite id)."""
 
     model_config = SettingsConfigDict(env_prefix="MIC_", frozen=True, extra="ignore")

@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from tars.runtime.settings import TarsSettings
 from tars.services.stt.filter_rules import DEFAULT_ALLOWED_SHORT
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 """A tuple of strings written as ``a,b,c`` in the environment."""
 
 
-class SttSettings(BaseSettings):
+class SttSettings(TarsSettings):
     """Everything the stt service reads from the environment, parsed once at start."""
 
     model_config = SettingsConfigDict(env_prefix="STT_", frozen=True, extra="ignore")

@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from tars.runtime.settings import TarsSettings
 
 SinkKind = Literal["sounddevice", "wav", "mqtt", "null"]
 """Where synthesised audio goes: sound card, WAV files, ``tts/audio/<satellite>``, nowhere."""
 
 
-class TtsSettings(BaseSettings):
+class TtsSettings(TarsSettings):
     """Settings of the TTS service (engine, voice, output, phrase cache)."""
 
     model_config = SettingsConfigDict(env_prefix="TTS_", frozen=True, extra="ignore")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from tars.runtime.settings import TarsSettings
 from tars.services.wake.interrupt import DEFAULT_CANCEL_PHRASES, BargeInConfig
 
 
-class WakeSettings(BaseSettings):
+class WakeSettings(TarsSettings):
     """Configuration of the wake service (detector and barge-in machine)."""
 
     model_config = SettingsConfigDict(env_prefix="WAKE_", frozen=True, extra="ignore")
