@@ -168,6 +168,8 @@ _TEMPLATES: tuple[tuple[str, str], ...] = (
     ("lock the front door", "Front door locked. Humour setting unchanged."),
     ("set the thermostat to {t} degrees", "Thermostat set to {t} degrees."),
 )
+_PREFIXES = ("", "", "hey, ", "okay, ", "tars, ", "quick one: ", "um, ", "could you ")
+_SUFFIXES = ("", "", " please", " thanks", " right now", " for me", " if you can")
 _SKIES = ("clear skies", "light rain", "overcast", "snow flurries", "strong wind", "fog")
 _TIPS = ("Bring a jacket.", "Sunglasses advised.", "Umbrella recommended.", "Stay inside.")
 _CAPITALS = {
@@ -215,7 +217,7 @@ def synthetic_turns(
         slots = _slots(rng)
         turns.append(
             TurnRecord(
-                user_text=user.format(**slots),
+                user_text=rng.choice(_PREFIXES) + user.format(**slots) + rng.choice(_SUFFIXES),
                 reply=_sentence_case(reply.format(**slots)),
                 satellite=satellites[i % len(satellites)],
                 ts=start_ts + 37.0 * i,

@@ -32,14 +32,16 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 def fts_match_expression(text: str, max_terms: int = MAX_QUERY_TERMS) -> str | None:
     """Turn free text into a safe FTS5 MATCH expression with a minimum-should-match.
 
-    Content words (stopwords and single letters dropped) are quoted, so user text can never be parsed as
-    FTS5 syntax (``NEAR``, ``-``, ``*``, column filters). A document must contain a
-    majority of them (``n // 2 + 1``): in hybrid retrieval BM25 is there for precise
-    keyword hits (names, numbers, rare words), and a document sharing one generic word
-    with a paraphrased question ("live" in "living room") would otherwise outrank the
-    semantic match after fusion. Measured on the eval set: hybrid top-1 went from 11/14
-    (any term) to the similarity figure. At most ``max_terms`` of the longest words are
-    kept, which bounds the number of AND groups.
+    Content words (stopwords and single letters dropped) are quoted, so user text
+    can never be parsed as FTS5 syntax (``NEAR``, ``-``, ``*``, column filters).
+
+    A document must contain a majority of them (``n // 2 + 1``). In hybrid retrieval
+    BM25 is there for precise keyword hits (names, numbers, rare words); a document
+    sharing one generic word with a paraphrased question ("live" in "living room")
+    would otherwise outrank the semantic match after fusion. Measured on the eval set
+    among 1,000 filler turns: hybrid top-1 rose from 11/14 (any term) to 14/14, the
+    similarity figure. At most ``max_terms`` of the longest words are kept, which
+    bounds the number of AND groups.
 
     Returns:
         The expression, or ``None`` when nothing is left to search for.

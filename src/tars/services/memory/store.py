@@ -221,6 +221,12 @@ class MemoryStore:
             )
 
     def _load_vectors(self) -> None:
+        (rows,) = self._conn.execute(
+            "SELECT (SELECT count(*) FROM turns) + (SELECT count(*) FROM facts)"
+        ).fetchone()
+        # Exact size plus headroom, rather than the next power of two: 100k turns
+        # would otherwise hold 131k rows (50 MB more).
+        self._index.reserve(int(rows) + 1024)
         for kind, table in ((KIND_TURN, "turns"), (KIND_FACT, "facts")):
             cursor = self._conn.execute(f"SELECT id, embedding FROM {table} ORDER BY id")
             while chunk := cursor.fetchmany(4096):

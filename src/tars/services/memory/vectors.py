@@ -60,6 +60,11 @@ class VectorIndex:
         best = best[np.argsort(-scores[best], kind="stable")]
         return [(int(self._kinds[i]), int(self._ids[i]), float(scores[i])) for i in best]
 
+    def reserve(self, rows: int) -> None:
+        """Make room for exactly ``rows`` rows in total (used at open, before bulk loading)."""
+        if rows > len(self._matrix):
+            self._resize(rows)
+
     def _reserve(self, needed: int) -> None:
         capacity = len(self._matrix)
         if needed <= capacity:
@@ -67,6 +72,9 @@ class VectorIndex:
         # Doubling keeps appends amortised O(1) per row.
         while capacity < needed:
             capacity *= 2
+        self._resize(capacity)
+
+    def _resize(self, capacity: int) -> None:
         matrix = np.zeros((capacity, self.dim), dtype=np.float32)
         matrix[: self._size] = self._matrix[: self._size]
         kinds = np.zeros(capacity, dtype=np.int8)

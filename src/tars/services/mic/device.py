@@ -148,17 +148,23 @@ class SoundDeviceSource:
         self.device = _pick_device(sd, self._device_spec)
         self._channels, self._rate = _pick_format(sd, self.device)
         self._closing = False
+        self._queue = asyncio.Queue(self._queue.maxsize)  # nothing left from an earlier run
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._seq = 0
+        options = {
+            "device": self.device.index,
+            "channels": self._channels,
+            "samplerate": self._rate,
+            "dtype": "int16",
+            "blocksize": round(self._rate * self._frame_ms / 1000),
+            "callback": self._on_block,
+            "finished_callback": self._on_finished,
+        }
         try:
-            self._stream = sd.InputStream(
-                device=self.device.index,
-                channels=self._channels,
-                samplerate=self._rate,
-                dtype="int16",
-                blocksize=round(self._rate * self._frame_ms / 1000),
-                callback=self._on_block,
-                finished_callback=self._on_finished,
+            # Opening an ALSA device can take a while: keep it off the event loop.
+            self._stream = await asyncio.wait_for(
+                asyncio.to_thread(_open_stream, sd, options), _STREAM_CALL_TIMEOUT_S
             )
-            await asyncio.wait_for(asyncio.to_thread(self._stream.start), _STREAM_CALL_TIMEOUT_S)
         except (sd.PortAudioError, TimeoutError) as err:
             raise MicError(f"cannot start input device {self.device.name!r}: {err}") from err
         _LOGGER.info(
@@ -311,6 +317,16 @@ def _pick_format(sd: Any, device: InputDevice) -> tuple[int, int]:
                 continue
             return channels, rate
     raise MicError(f"input device {device.name!r} accepts no 16-bit format at {list(rates)} Hz")
+
+
+def _open_stream(sd: Any, options: dict[str, Any]) -> Any:
+    stream = sd.InputStream(**options)
+    try:
+        stream.start()
+    except BaseException:
+        stream.close()
+        raise
+    return stream
 
 
 def _close(stream: Any) -> None:

@@ -1,0 +1,161 @@
+"""The embedded provider on real GGUF models through mistral.rs (offline, CPU).
+
+Each model loads once per session. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from tars.services.llm.embedded import EmbeddedProvider
+from tars.services.llm.localmodel import MistralRsModel
+from tars.services.llm.modelfiles import QWEN, SMOLLM2, resolve_model
+from tars.services.llm.provider import (
+    ChatMessage,
+    CompletionParams,
+    Finished,
+    StreamEvent,
+    TextDelta,
+    ToolCallsReady,
+    ToolSchema,
+)
+
+pytestmark = pytest.mark.engine
+
+SYSTEM = "You are TARS, a concise, witty robot assistant. Answer in one or two short sentences."
+FRANCE = [ChatMessage("system", SYSTEM), ChatMessage("user", "What is the capital of France?")]
+GREEDY = CompletionParams(model="local", max_tokens=48, temperature=0.0)
+WEATHER = ToolSchema(
+    "get_weather",
+    "Current weather for a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def _rss_mib() -> tuple[float, float]:
+    """Current and peak resident memory of this process, MiB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> MistralRsModel:
+    started = time.monotonic()
+    model = MistralRsModel(resolve_model(SMOLLM2, Path("/nonexistent")))
+    print(f"\nsmollm2-135m load {time.monotonic() - started:.2f} s")
+    return model
+
+
+@pytest.fixture(scope="session")
+def qwen(tmp_path_factory: pytest.TempPathFactory) -> MistralRsModel:
+    before, _ = _rss_mib()
+    started = time.monotonic()
+    path = resolve_model(QWEN, tmp_path_factory.mktemp("llm-data"))
+    joined = time.monotonic()
+    model = MistralRsModel(path)
+    loaded = time.monotonic()
+    after, peak = _rss_mib()
+    print(
+        f"\nqwen2.5-coder-1.5b join+sha256 {joined - started:.2f} s, load {loaded - joined:.2f} s,"
+        f" RSS {before:.0f} -> {after:.0f} MiB (peak {peak:.0f} MiB)"
+    )
+    return model
+
+
+async def _timed(
+    provider: EmbeddedProvider,
+    messages: Sequence[ChatMessage],
+    params: CompletionParams = GREEDY,
+    tools: Sequence[ToolSchema] = (),
+) -> tuple[list[StreamEvent], str]:
+    started = time.monotonic()
+    first: float | None = None
+    events: list[StreamEvent] = []
+    async for event in provider.stream(messages, params, tools):
+        if first is None:
+            first = time.monotonic() - started
+        events.append(event)
+    total = time.monotonic() - started
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    tokens = finished.usage.completion_tokens if finished.usage else 0
+    decode = total - (first or 0.0)
+    # A held-back tool call arrives all at once, so there is no decode rate to report.
+    rate = f"{(tokens - 1) / decode:.1f} tok/s" if tokens > 1 and decode > 0.05 else "n/a"
+    summary = f"first event {first or 0:.2f} s, {tokens} tokens in {total:.2f} s ({rate})"
+    return events, summary
+
+
+def _text(events: Sequence[StreamEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+async def test_smollm2_streams_text(smollm2: MistralRsModel) -> None:
+    provider = EmbeddedProvider(lambda: smollm2)
+    try:
+        events, summary = await _timed(provider, FRANCE)
+    finally:
+        await provider.aclose()
+    text = _text(events)
+    print(f"\nsmollm2: {summary}: {text!r}")
+    assert sum(isinstance(e, TextDelta) for e in events) > 1
+    assert text.strip()
+
+
+async def test_smollm2_cancel_mid_stream_then_answers_again(smollm2: MistralRsModel) -> None:
+    provider = EmbeddedProvider(lambda: smollm2)
+    long = CompletionParams(model="local", max_tokens=400, temperature=0.0)
+    story = [ChatMessage("user", "Write a long story about a dragon.")]
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for event in provider.stream(story, long):
+            if isinstance(event, TextDelta):
+                first.set()
+
+    task = asyncio.create_task(consume(), name="consume-smollm2")
+    try:
+        await asyncio.wait_for(first.wait(), timeout=60)
+        cancelled_at = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The next request only starts once the worker thread let go of the cancelled one.
+        events, summary = await _timed(provider, FRANCE)
+        print(f"\nafter cancel: next request done {time.monotonic() - cancelled_at:.2f} s later")
+    finally:
+        await provider.aclose()
+    assert _text(events).strip()
+
+
+async def test_qwen_knows_the_capital_of_france(qwen: MistralRsModel) -> None:
+    provider = EmbeddedProvider(lambda: qwen)
+    try:
+        await _timed(provider, FRANCE)  # warm-up: the first call pays one-off costs
+        events, summary = await _timed(provider, FRANCE)
+    finally:
+        await provider.aclose()
+    text = _text(events)
+    rss, peak = _rss_mib()
+    print(f"\nqwen: {summary}; RSS {rss:.0f} MiB (peak {peak:.0f} MiB): {text!r}")
+    assert "Paris" in text
+
+
+async def test_qwen_prompted_tool_call(qwen: MistralRsModel) -> None:
+    provider = EmbeddedProvider(lambda: qwen)
+    ask = [ChatMessage("system", SYSTEM), ChatMessage("user", "What's the weather in Rome?")]
+    params = CompletionParams(model="local", max_tokens=96, temperature=0.0)
+    try:
+        events, summary = await _timed(provider, ask, params, [WEATHER])
+    finally:
+        await provider.aclose()
+    print(f"\nqwen tool call: {summary}: {events[:-1]!r}")
+    calls = [e for e in events if isinstance(e, ToolCallsReady)]
+    assert len(calls) == 1
+    assert calls[0].calls[0].name == "get_weather"
+    assert "rome" in str(calls[0].calls[0].arguments.get("city", "")).lower()

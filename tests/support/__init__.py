@@ -1,0 +1,1 @@
+"""Reusable test support: local fakes and servers shared by several test suites."""

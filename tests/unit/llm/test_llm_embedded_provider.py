@@ -1,0 +1,247 @@
+"""EmbeddedProvider: thread bridge, cancellation, queueing and prompted tools (fake model)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+import pytest
+
+from tars.services.llm.embedded import EmbeddedProvider, to_local_messages
+from tars.services.llm.errors import ErrorCode, LLMError, ModelUnavailableError
+from tars.services.llm.localmodel import LocalChunk
+from tars.services.llm.provider import (
+    ChatMessage,
+    CompletionParams,
+    Finished,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallsReady,
+    ToolSchema,
+    Usage,
+)
+
+PARAMS = CompletionParams(model="ignored", max_tokens=64)
+ASK = [ChatMessage("system", "You are TARS."), ChatMessage("user", "Hi")]
+WEATHER = ToolSchema("get_weather", "Forecast for a city.")
+
+
+class FakeModel:
+    """Yields scripted replies token by token, sleeping like a real model would."""
+
+    model_name = "fake-gguf"
+
+    def __init__(self, replies: Sequence[Sequence[str]], token_s: float = 0.0) -> None:
+        self.replies = list(replies)
+        self.token_s = token_s
+        self.prompts: list[list[dict[str, str]]] = []
+        self.threads: set[str] = set()
+        self.active = 0
+        self.max_active = 0
+        self.closed_early = threading.Event()
+        self.tokens_made = 0
+
+    def generate(
+        self, messages: Sequence[dict[str, str]], params: CompletionParams
+    ) -> Iterator[LocalChunk]:
+        self.prompts.append(list(messages))
+        self.threads.add(threading.current_thread().name)
+        tokens = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        finished = False
+        try:
+            for token in tokens:
+                time.sleep(self.token_s)
+                self.tokens_made += 1
+                yield LocalChunk(token)
+            finished = True
+            yield LocalChunk("", "stop", Usage(len(str(messages)) // 4, len(tokens)))
+        finally:
+            self.active -= 1
+            if not finished:
+                self.closed_early.set()
+
+
+def _provider(model: FakeModel, total_timeout_s: float = 30.0) -> EmbeddedProvider:
+    return EmbeddedProvider(lambda: model, total_timeout_s=total_timeout_s)
+
+
+async def _collect(stream: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    return [event async for event in stream]
+
+
+async def test_streams_tokens_then_finished_off_the_event_loop() -> None:
+    model = FakeModel([["The ", "capital ", "is ", "Paris."]])
+    provider = _provider(model)
+    try:
+        events = await _collect(provider.stream(ASK, PARAMS))
+    finally:
+        await provider.aclose()
+    assert events[:-1] == [
+        TextDelta("The "),
+        TextDelta("capital "),
+        TextDelta("is "),
+        TextDelta("Paris."),
+    ]
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert finished.finish_reason == "stop"
+    assert finished.usage is not None
+    assert finished.usage.completion_tokens == 4
+    assert finished.model == "fake-gguf"
+    assert model.threads
+    assert all(n.startswith("llm-embedded") for n in model.threads)
+    assert model.prompts[0] == [
+        {"role": "system", "content": "You are TARS."},
+        {"role": "user", "content": "Hi"},
+    ]
+
+
+async def test_cancel_stops_the_generation_thread_promptly() -> None:
+    model = FakeModel([[f"t{i} " for i in range(500)]], token_s=0.01)
+    provider = _provider(model)
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in provider.stream(ASK, PARAMS):
+            first.set()
+
+    task = asyncio.create_task(consume(), name="consume-embedded")
+    try:
+        await asyncio.wait_for(first.wait(), timeout=5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        stopped = await asyncio.to_thread(model.closed_early.wait, 2.0)
+    finally:
+        await provider.aclose()
+    assert stopped
+    assert model.tokens_made < 500
+
+
+async def test_concurrent_requests_queue_on_the_one_model() -> None:
+    model = FakeModel([["a", "b", "c"]], token_s=0.02)
+    provider = _provider(model)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(_collect(provider.stream(ASK, PARAMS)), name=f"req-{n}")
+                for n in range(3)
+            ]
+    finally:
+        await provider.aclose()
+    for task in tasks:
+        texts = [e.text for e in task.result() if isinstance(e, TextDelta)]
+        assert texts == ["a", "b", "c"]
+    assert model.max_active == 1
+
+
+async def test_total_deadline_gives_timeout_and_stops_the_thread() -> None:
+    model = FakeModel([[f"t{i}" for i in range(500)]], token_s=0.01)
+    provider = _provider(model, total_timeout_s=0.2)
+    try:
+        with pytest.raises(LLMError) as caught:
+            await _collect(provider.stream(ASK, PARAMS))
+        stopped = await asyncio.to_thread(model.closed_early.wait, 2.0)
+    finally:
+        await provider.aclose()
+    assert caught.value.code == ErrorCode.TIMEOUT
+    assert stopped
+
+
+async def test_engine_failure_becomes_bad_response() -> None:
+    class Broken(FakeModel):
+        def generate(
+            self, messages: Sequence[dict[str, str]], params: CompletionParams
+        ) -> Iterator[LocalChunk]:
+            yield LocalChunk("par")
+            raise RuntimeError("kv cache exploded")
+
+    provider = _provider(Broken([["x"]]))
+    try:
+        with pytest.raises(LLMError) as caught:
+            await _collect(provider.stream(ASK, PARAMS))
+    finally:
+        await provider.aclose()
+    assert caught.value.code == ErrorCode.BAD_RESPONSE
+    assert "kv cache exploded" in caught.value.message
+
+
+async def test_load_failure_is_model_unavailable() -> None:
+    def load() -> FakeModel:
+        raise ModelUnavailableError("no such file")
+
+    provider = EmbeddedProvider(load)
+    try:
+        with pytest.raises(LLMError) as caught:
+            await _collect(provider.stream(ASK, PARAMS))
+    finally:
+        await provider.aclose()
+    assert caught.value.code == ErrorCode.MODEL_UNAVAILABLE
+
+
+async def test_prompted_tool_call_is_parsed_and_never_streamed_as_text() -> None:
+    model = FakeModel(
+        [["```json\n", '{"tool": "get_weather", ', '"arguments": {"city": "Rome"}}', "\n```"]]
+    )
+    provider = _provider(model)
+    try:
+        events = await _collect(provider.stream(ASK, PARAMS, [WEATHER]))
+    finally:
+        await provider.aclose()
+    assert events[0] == ToolCallsReady((ToolCall("call_0", "get_weather", {"city": "Rome"}),))
+    assert isinstance(events[1], Finished)
+    assert events[1].finish_reason == "tool_calls"
+    assert len(events) == 2
+    system = model.prompts[0][0]["content"]
+    assert system.startswith("You are TARS.")
+    assert "- get_weather: Forecast for a city." in system
+
+
+async def test_plain_answer_with_tools_offered_still_streams() -> None:
+    model = FakeModel([["  It ", "is ", "sunny."]])
+    provider = _provider(model)
+    try:
+        events = await _collect(provider.stream(ASK, PARAMS, [WEATHER]))
+    finally:
+        await provider.aclose()
+    assert events[:-1] == [TextDelta("  It "), TextDelta("is "), TextDelta("sunny.")]
+
+
+async def test_explicit_none_regenerates_without_tools() -> None:
+    model = FakeModel([['{"tool": "none"}'], ["Hello ", "there."]])
+    provider = _provider(model)
+    try:
+        events = await _collect(provider.stream(ASK, PARAMS, [WEATHER]))
+    finally:
+        await provider.aclose()
+    assert [e for e in events if isinstance(e, TextDelta)] == [
+        TextDelta("Hello "),
+        TextDelta("there."),
+    ]
+    assert len(model.prompts) == 2
+    assert "## Tools" in model.prompts[0][0]["content"]
+    assert model.prompts[1][0]["content"] == "You are TARS."
+
+
+def test_local_messages_render_tool_turns_for_plain_chat_templates() -> None:
+    call = ToolCall("c1", "get_weather", {"city": "Rome"})
+    local = to_local_messages(
+        [
+            ChatMessage("user", "Weather?"),
+            ChatMessage("assistant", "", tool_calls=(call,)),
+            ChatMessage("tool", "sunny", tool_call_id="c1"),
+        ],
+        [WEATHER],
+    )
+    assert local[0]["role"] == "system"
+    assert "get_weather" in local[0]["content"]
+    assert local[2] == {
+        "role": "assistant",
+        "content": '```json\n{"tool": "get_weather", "arguments": {"city": "Rome"}}\n```',
+    }
+    assert local[3] == {"role": "user", "content": "Tool result: sunny"}

@@ -1,0 +1,101 @@
+"""End-of-turn hints and the WER helper."""
+
+from __future__ import annotations
+
+import pytest
+
+from tars.services.stt.turn import hangover_for, looks_complete, partial_worth_publishing
+from tars.services.stt.wer import corpus_wer, edit_distance, normalise_words, number_words, wer
+
+
+@pytest.mark.parametrize(
+    ("text", "complete"),
+    [
+        ("What time is it?", True),
+        ("Turn on the kitchen lights.", True),
+        ("Stop!", True),
+        ("Set a timer for.", False),
+        ("Set a timer for...", False),
+        ("Turn on the", False),
+        ("what time is it", False),
+        ("", False),
+        ("?", False),
+    ],
+)
+def test_looks_complete(text: str, complete: bool) -> None:
+    assert looks_complete(text) is complete
+
+
+def test_hangover_for() -> None:
+    assert hangover_for("What time is it?", 600, 250) == 250
+    assert hangover_for("Set a timer for", 600, 250) == 600
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (13, "thirteen"),
+        (20, "twenty"),
+        (42, "forty two"),
+        (99, "ninety nine"),
+    ],
+)
+def test_number_words(value: int, words: str) -> None:
+    assert number_words(value) == words
+
+
+def test_number_words_range() -> None:
+    with pytest.raises(ValueError, match="outside"):
+        number_words(100)
+
+
+def test_normalise_words() -> None:
+    assert normalise_words("Set a timer for 5 minutes.") == [
+        "set",
+        "a",
+        "timer",
+        "for",
+        "five",
+        "minutes",
+    ]
+    assert normalise_words("It's twenty-one, OK?") == ["it's", "twenty", "one", "ok"]
+    assert normalise_words("Call 21 now") == ["call", "twenty", "one", "now"]
+    assert normalise_words("Room 101") == ["room", "101"]
+
+
+def test_edit_distance_counts_each_kind() -> None:
+    assert edit_distance(["a", "b", "c"], ["a", "b", "c"]) == 0
+    assert edit_distance(["a", "b", "c"], ["a", "x", "c"]) == 1  # substitution
+    assert edit_distance(["a", "b", "c"], ["a", "c"]) == 1  # deletion
+    assert edit_distance(["a", "b", "c"], ["a", "b", "c", "d"]) == 1  # insertion
+    assert edit_distance([], ["a", "b"]) == 2
+
+
+def test_wer_and_corpus_wer() -> None:
+    assert wer("Set a timer for five minutes", "set a timer for 5 minutes.") == 0.0
+    assert wer("what time is it", "what time is") == pytest.approx(0.25)
+    pairs = [
+        ("what time is it", "what time is"),
+        ("turn on the kitchen lights", "turn on the lights"),
+    ]
+    assert corpus_wer(pairs) == pytest.approx(2 / 9)
+    assert corpus_wer([]) == 0.0
+    assert wer("", "noise") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "previous", "publish"),
+    [
+        ("Set a timer", "", True),
+        ("Set", "", False),  # too short
+        ("... ?!", "", False),  # not letters
+        ("Set a timer.", "Set a timer", False),  # one new character
+        ("Set a timer for", "Set a timer", True),
+        ("Turn off", "Turn on", True),  # changed, not just extended
+        ("Set a timer", "Set a timer", False),
+    ],
+)
+def test_partial_worth_publishing(text: str, previous: str, publish: bool) -> None:
+    assert partial_worth_publishing(text, previous) is publish
