@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import threading
+import wave
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -130,9 +131,10 @@ class PhraseCache:
     def _load(self, key: str) -> Int16Array | None:
         try:
             return read_wav(self._path(key), self.sample_rate)
-        except (OSError, EOFError, ValueError) as err:
+        except (OSError, EOFError, ValueError, wave.Error) as err:
             _LOGGER.warning("dropping unreadable cache entry %s: %s", key, err)
             del self._entries[key]
+            self._path(key).unlink(missing_ok=True)
             return None
 
     def _touch(self, key: str) -> None:

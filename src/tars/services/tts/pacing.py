@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 
 class Playhead:
     """Position of a virtual speaker that plays queued audio in real time."""
 
-    def __init__(self) -> None:
-        """Start empty and playing."""
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """Start empty and playing; ``clock`` returns seconds (injectable for tests)."""
+        self._clock = clock
         self._queued = 0.0
         self._played = 0.0
-        self._since: float | None = time.monotonic()
+        self._since: float | None = clock()
 
     def reset(self) -> None:
         """Forget everything queued and played."""
         self._queued = self._played = 0.0
-        self._since = time.monotonic()
+        self._since = self._clock()
 
     def add(self, seconds: float) -> None:
         """Queue ``seconds`` of audio behind what is queued."""
@@ -39,12 +41,12 @@ class Playhead:
     def resume(self) -> None:
         """Let the play position advance again."""
         if self._since is None:
-            self._since = time.monotonic()
+            self._since = self._clock()
 
     def _settle(self) -> None:
         # Time spent with nothing queued is lost, as on a real device that underruns.
         if self._since is not None:
-            now = time.monotonic()
+            now = self._clock()
             self._played = min(self._queued, self._played + now - self._since)
             self._since = now
 
