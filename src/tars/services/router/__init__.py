@@ -1,0 +1,1 @@
+"""The router service: one conversation state machine per satellite (wake, rules, LLM, TTS)."""

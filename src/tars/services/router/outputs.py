@@ -1,0 +1,96 @@
+"""What the router publishes: speech, playback control, LLM requests/cancels, state, turns."""
+
+from __future__ import annotations
+
+import time
+
+from tars.contracts.conversation import (
+    TOPIC_CONVERSATION_TURN,
+    ConversationTurn,
+    RouterState,
+    router_state_topic,
+)
+from tars.contracts.llm import TOPIC_LLM_CANCEL, LLMCancel
+from tars.contracts.tts import TOPIC_TTS_CONTROL, TOPIC_TTS_SAY, TtsControl, TtsSay
+from tars.runtime.bus import Bus
+from tars.services.router.reply import Reply
+from tars.services.router.state import Session
+
+
+class Outputs:
+    """Typed publishing helpers bound to one bus."""
+
+    def __init__(self, bus: Bus) -> None:
+        """Publish through ``bus``."""
+        self._bus = bus
+
+    async def say(self, reply: Reply, text: str, *, last: bool) -> None:
+        """Send one piece of ``reply`` to TTS and record it as spoken."""
+        if not reply.spoken:
+            reply.mark("router_to_first_sentence")
+            reply.first_say_wall = time.time()
+        reply.spoken.append(text)
+        if last:
+            reply.complete = True
+        await self._bus.publish(
+            TOPIC_TTS_SAY,
+            TtsSay(
+                text=text,
+                utt_id=reply.id,
+                satellite=reply.satellite,
+                stt_ts=reply.stt_ts,
+                last=last,
+            ),
+        )
+
+    async def announce(
+        self, text: str, *, utt_id: str, satellite: str | None, wake_ack: bool = False
+    ) -> None:
+        """Speak a phrase that is not part of a conversation turn (ack, announcement, timer)."""
+        await self._bus.publish(
+            TOPIC_TTS_SAY,
+            TtsSay(
+                text=text,
+                utt_id=utt_id,
+                satellite=satellite,
+                wake_ack=True if wake_ack else None,
+                system_announce=None if wake_ack else True,
+                last=True,
+            ),
+        )
+
+    async def stop_reply(self, reply: Reply, reason: str) -> None:
+        """Cancel the LLM request (if still generating) and stop its playback."""
+        await self._bus.publish(TOPIC_LLM_CANCEL, LLMCancel(id=reply.id, reason=reason))
+        await self._bus.publish(
+            TOPIC_TTS_CONTROL,
+            TtsControl(action="stop", reason=reason, id=reply.id, satellite=reply.satellite),
+        )
+
+    async def state(self, session: Session) -> None:
+        """Publish the retained state of one satellite."""
+        await self._bus.publish(
+            router_state_topic(session.satellite),
+            RouterState(
+                satellite=session.satellite,
+                phase=session.phase,
+                live_mode=session.live_mode,
+                utt_id=session.reply_id,
+                since=session.since,
+            ),
+        )
+
+    async def turn(self, reply: Reply) -> None:
+        """Publish one finished turn."""
+        await self._bus.publish(
+            TOPIC_CONVERSATION_TURN,
+            ConversationTurn(
+                id=reply.id,
+                satellite=reply.satellite,
+                user_text=reply.user_text,
+                reply=reply.text,
+                route=reply.route,
+                interrupted=reply.interrupted,
+                timings_ms=dict(reply.timings_ms),
+            ),
+        )

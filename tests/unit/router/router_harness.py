@@ -1,0 +1,125 @@
+"""A router on the in-memory bus plus a peer that plays wake, STT, LLM and TTS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from tars.contracts import conversation, llm, stt, tts, wake
+from tars.runtime.bus import Message
+from tars.runtime.memory_bus import MemoryBroker, MemoryBus
+from tars.services.router.service import RouterService
+from tars.services.router.settings import RouterSettings
+
+WATCHED = (
+    tts.TOPIC_TTS_SAY,
+    tts.TOPIC_TTS_CONTROL,
+    llm.TOPIC_LLM_REQUEST,
+    llm.TOPIC_LLM_CANCEL,
+    conversation.TOPIC_CONVERSATION_TURN,
+    conversation.ROUTER_STATE_PATTERN,
+)
+FIXED_NOW = dt.datetime(2025, 3, 4, 15, 15)
+
+
+class Peer:
+    """Publishes as every other service and records what the router publishes."""
+
+    def __init__(self, bus: MemoryBus) -> None:
+        self.bus = bus
+        self.seen: list[Message] = []
+        self._arrived = asyncio.Event()
+        for pattern in WATCHED:
+            bus.subscribe(pattern, self._record)
+
+    async def _record(self, message: Message) -> None:
+        self.seen.append(message)
+        self._arrived.set()
+
+    def of(self, topic_prefix: str) -> list[Any]:
+        """Payloads seen on topics starting with ``topic_prefix``, in arrival order."""
+        return [m.data for m in self.seen if m.topic.startswith(topic_prefix)]
+
+    async def wait_for(
+        self,
+        topic_prefix: str,
+        predicate: Callable[[Any], bool] = lambda _: True,
+        within_s: float = 2.0,
+    ) -> Any:
+        """The first payload on ``topic_prefix`` matching ``predicate`` (waits for it)."""
+        async with asyncio.timeout(within_s):
+            while True:
+                for data in self.of(topic_prefix):
+                    if predicate(data):
+                        return data
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    async def settle(self) -> None:
+        """Let queued handlers run (a few loop turns)."""
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    async def final(self, text: str, satellite: str = "local", **fields: Any) -> None:
+        """Publish a final transcript."""
+        await self.bus.publish(
+            stt.TOPIC_STT_FINAL, stt.FinalTranscript(text=text, satellite=satellite, **fields)
+        )
+
+    async def wake(self, satellite: str = "local", kind: wake.WakeEventType = "wake") -> None:
+        """Publish a wake event."""
+        await self.bus.publish(
+            wake.TOPIC_WAKE_EVENT, wake.WakeEvent(type=kind, satellite=satellite)
+        )
+
+    async def delta(self, request_id: str, text: str | None, *, done: bool = False) -> None:
+        """Publish one LLM stream delta."""
+        await self.bus.publish(
+            llm.TOPIC_LLM_STREAM, llm.LLMStreamDelta(id=request_id, delta=text, done=done)
+        )
+
+    async def response(
+        self, request_id: str, reply: str | None = None, error: str | None = None
+    ) -> None:
+        """Publish the final LLM response."""
+        await self.bus.publish(
+            llm.TOPIC_LLM_RESPONSE, llm.LLMResponse(id=request_id, reply=reply, error=error)
+        )
+
+    async def tts_status(self, event: tts.TtsEvent, utt_id: str, satellite: str = "local") -> None:
+        """Publish a playback event."""
+        await self.bus.publish(
+            tts.TOPIC_TTS_STATUS, tts.TtsStatus(event=event, utt_id=utt_id, satellite=satellite)
+        )
+
+    def says(self, utt_id: str | None = None) -> list[tts.TtsSay]:
+        """tts/say payloads (of one reply when ``utt_id`` is given)."""
+        return [s for s in self.of(tts.TOPIC_TTS_SAY) if utt_id is None or s.utt_id == utt_id]
+
+
+@contextlib.asynccontextmanager
+async def router_running(**overrides: Any) -> AsyncIterator[tuple[RouterService, Peer]]:
+    """Run a router (wake acks and the announcement off unless overridden) and a peer."""
+    fields: dict[str, Any] = {"wake_ack_enabled": False, "online_announce": False}
+    fields.update(overrides)
+    broker = MemoryBroker()
+    router_bus, peer_bus = MemoryBus("router", broker), MemoryBus("peer", broker)
+    router = RouterService(RouterSettings(**fields), wallclock=lambda: FIXED_NOW)
+    router.attach(router_bus)
+    peer = Peer(peer_bus)
+    tasks = [
+        asyncio.create_task(router_bus.run(), name="test:router-bus"),
+        asyncio.create_task(peer_bus.run(), name="test:peer-bus"),
+    ]
+    try:
+        await router_bus.wait_connected()
+        await peer_bus.wait_connected()
+        await router.run()
+        yield router, peer
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
