@@ -13,10 +13,11 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from tests.support.broker import TestBroker, running
 
 from tars.contracts import health, llm, metrics, tts
 from tars.runtime.bus import Message
-from tests.support.broker import TestBroker, running
+from tars.runtime.mqtt_bus import MqttBus
 
 pytestmark = pytest.mark.broker
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +83,9 @@ def stop_peer(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-async def router_side(mqtt_broker: TestBroker) -> AsyncIterator[tuple]:
+async def router_side(
+    mqtt_broker: TestBroker,
+) -> AsyncIterator[tuple[MqttBus, Collector, Collector]]:
     bus = mqtt_broker.bus("router")
     statuses, healths = Collector(), Collector()
     bus.subscribe(tts.TOPIC_TTS_STATUS, statuses)

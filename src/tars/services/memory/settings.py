@@ -12,19 +12,13 @@ from tars.runtime.settings import TarsSettings
 from tars.services.memory.records import Strategy
 
 
-def _default_data_dir() -> Path:
-    # py-tars used /data inside its container; a local-first install keeps user data
-    # in the XDG data folder instead.
-    return Path.home() / ".local" / "share" / "tars" / "memory"
-
-
 class MemorySettings(TarsSettings):
     """Where memory lives, how it embeds and retrieves, and which character it serves."""
 
     model_config = SettingsConfigDict(env_prefix="MEMORY_", frozen=True, extra="ignore")
 
-    data_dir: Path = Field(default_factory=_default_data_dir)
-    """Folder holding the database and the character overrides (path)."""
+    data_dir: Path | None = None
+    """Folder for the database and trait overrides (path); unset: ``<TARS_DATA_DIR>/memory``."""
     db_file: str = "memory.sqlite3"
     """SQLite database file name inside ``data_dir``."""
     embedder: Literal["minilm", "hashing"] = "minilm"
@@ -48,12 +42,23 @@ class MemorySettings(TarsSettings):
     character_store_file: str = "character.json"
     """File in ``data_dir`` holding persisted trait overrides (JSON)."""
 
+    def resolved_data_dir(self, runtime_data_dir: Path) -> Path:
+        """``data_dir``, or ``<runtime_data_dir>/memory`` when unset."""
+        # py-tars used /data inside its container; a local-first install keeps user data
+        # under the shared TARS data dir instead.
+        return self.data_dir if self.data_dir is not None else runtime_data_dir / "memory"
+
     @property
     def db_path(self) -> Path:
-        """Full path of the SQLite database."""
-        return self.data_dir / self.db_file
+        """Full path of the SQLite database (``data_dir`` must be set)."""
+        return self._explicit_dir() / self.db_file
 
     @property
     def character_store_path(self) -> Path:
-        """Full path of the trait-override file."""
-        return self.data_dir / self.character_store_file
+        """Full path of the trait-override file (``data_dir`` must be set)."""
+        return self._explicit_dir() / self.character_store_file
+
+    def _explicit_dir(self) -> Path:
+        if self.data_dir is None:
+            raise ValueError("MEMORY_DATA_DIR is unset; use resolved_data_dir(runtime dir)")
+        return self.data_dir

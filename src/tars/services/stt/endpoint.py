@@ -90,6 +90,8 @@ class PartialDue:
     When a later `UtteranceEnded` has the same ``speech_end_s``, no speech came
     after this partial and its transcript can stand as the final one.
     """
+    audio_start_s: float = 0.0
+    """Stream time of the first sample of ``samples`` (pre-roll included), in seconds."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +110,8 @@ class UtteranceEnded:
     """RMS of the speech windows only, in s16 units."""
     reason: Literal["silence", "max_length", "flush"]
     """Why the utterance ended."""
+    audio_start_s: float = 0.0
+    """Stream time of the first sample of ``samples`` (pre-roll included), in seconds."""
 
 
 SegmenterEvent = SpeechStarted | PartialDue | UtteranceEnded
@@ -289,7 +293,12 @@ class UtteranceSegmenter:
     def _partial(self, current: _Utterance, reason: Literal["interval", "pause"]) -> PartialDue:
         audio = current.audio()
         current.samples_at_partial = int(audio.size)
-        return PartialDue(samples=audio, reason=reason, speech_end_s=self._speech_end_s(current))
+        return PartialDue(
+            samples=audio,
+            reason=reason,
+            speech_end_s=self._speech_end_s(current),
+            audio_start_s=self._audio_start_s(current),
+        )
 
     def _finish(
         self, current: _Utterance, reason: Literal["silence", "max_length", "flush"]
@@ -308,6 +317,7 @@ class UtteranceSegmenter:
             active_ratio=len(voiced) / keep if keep else 0.0,
             rms=rms(speech_audio),
             reason=reason,
+            audio_start_s=self._audio_start_s(current),
         )
         # The last windows seed the next pre-roll, so speech that runs on past a
         # max-length cut keeps its context.
@@ -316,6 +326,9 @@ class UtteranceSegmenter:
         self._current = None
         self._hangover_ms = float(self._config.hangover_ms)
         return event
+
+    def _audio_start_s(self, current: _Utterance) -> float:
+        return (current.start_index - len(current.pre_roll)) * self._window_s
 
     def _speech_end_s(self, current: _Utterance) -> float:
         return (current.start_index + current.last_voiced + 1) * self._window_s

@@ -138,13 +138,31 @@ class SttSettings(TarsSettings):
     echo_fuzz_min_ratio: float = Field(default=0.85, ge=0, le=1)
     """Character similarity to recent TTS text that counts as echo (0-1)."""
 
+    # Listening windows (gating)
+    live_mode: bool = False
+    """Transcribe every utterance without a wake word (the router may toggle it later)."""
+    wake_window_s: float = Field(default=4.0, gt=0)
+    """After a wake word, how long an utterance may take to start, in seconds."""
+    wake_cut_margin_ms: int = Field(default=200, ge=0)
+    """Audio kept from before the end of the wake word when it is cut off, in ms."""
+    wake_phrases: CommaList = ("okay nabu", "ok nabu", "hey nabu", "nabu")
+    """Wake phrases stripped from the start of a transcript, comma-separated."""
+    held_utterance_s: float = Field(default=2.0, ge=0)
+    """How long an utterance heard outside any window waits for a late wake event, seconds."""
+
     # Timing around TTS and publishing
     response_window_s: float = Field(default=10.0, ge=0)
     """After TTS ends, how long short answers are expected, in seconds."""
     post_publish_cooldown_ms: int = Field(default=400, ge=0)
     """Pause after publishing a final transcript, in ms."""
 
-    @field_validator("common_words_extra", "cough_phrases", "allowed_short_commands", mode="before")
+    @field_validator(
+        "common_words_extra",
+        "cough_phrases",
+        "allowed_short_commands",
+        "wake_phrases",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -206,6 +206,21 @@ class SoundDeviceSink:
             raise SinkError(f"the sound card stopped requesting audio for {stall_s} s") from err
 
 
+def check_output_device(device: int | str | None) -> None:
+    """Check that sounddevice can open ``device`` (None: the default) for output.
+
+    Blocking (queries PortAudio): run off the event loop.
+
+    Raises:
+        SinkUnavailableError: sounddevice, PortAudio or the output device is missing.
+    """
+    sd = _import_sounddevice()
+    try:
+        sd.query_devices(device, kind="output")
+    except (sd.PortAudioError, ValueError) as err:
+        raise SinkUnavailableError(f"no usable audio output device ({err})") from err
+
+
 def _import_sounddevice() -> Any:
     try:
         import sounddevice

@@ -37,8 +37,8 @@ class TtsSettings(TarsSettings):
     """Sound card for the sounddevice sink: a PortAudio index or name part; empty = default."""
     device_block_ms: int = Field(default=20, ge=5, le=100)
     """Sound card callback block, in ms (pause and stop take effect within one block)."""
-    wav_dir: Path = Path("data/tts-out")
-    """Folder (or one .wav file path) the wav sink writes replies to."""
+    wav_dir: Path = Path("tts-out")
+    """Folder (or one .wav file path) the wav sink writes to; relative = under TARS_DATA_DIR."""
     wav_paced: bool = False
     """Whether the wav sink writes in real time like a speaker (for tests and demos)."""
     audio_chunk_ms: int = Field(default=40, ge=10, le=200)
@@ -47,22 +47,28 @@ class TtsSettings(TarsSettings):
     """How far ahead of real time remote audio is sent, in ms (bounds what stop cannot recall)."""
     cache_enable: bool = True
     """Whether acknowledgements and announcements are served from the phrase cache."""
-    cache_dir: Path = Path("data/tts-cache")
-    """Folder of cached phrase WAV files (py-tars TTS_WAKE_CACHE_DIR)."""
+    cache_dir: Path = Path("tts-cache")
+    """Folder of cached phrase WAVs (py-tars TTS_WAKE_CACHE_DIR); relative = under TARS_DATA_DIR."""
     cache_size: int = Field(default=32, ge=1)
     """Most phrases kept in the cache, least recently used dropped first (py-tars: 16)."""
+    reply_idle_s: float = Field(default=20.0, gt=0.0)
+    """Longest wait for the next piece of a reply without its last piece before it ends, in s."""
+    stop_memory_s: float = Field(default=120.0, gt=0.0)
+    """How long a stopped reply id is remembered so its later pieces are dropped, in s."""
     preload_phrases: Annotated[tuple[str, ...], NoDecode] = (
         "Hmm?",
         "Huh?",
         "Yes?",
         "System online.",
     )
-    """Phrases synthesised into the cache at start, "|"-separated (py-tars wake acks + online)."""
+    """Phrases synthesised into the cache at start, "|"- or ","-separated (py-tars acks + online)."""
 
     @field_validator("preload_phrases", mode="before")
     @classmethod
     def _split_phrases(cls, value: object) -> object:
-        # py-tars spells phrase lists as "Hmm?|Huh?|Yes?", so keep that format on the env.
+        # py-tars spells phrase lists as "Hmm?|Huh?|Yes?"; .env.example (generated) joins
+        # lists with commas, so a value without "|" is read as comma-separated.
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split("|") if part.strip())
+            separator = "|" if "|" in value else ","
+            return tuple(part.strip() for part in value.split(separator) if part.strip())
         return value
