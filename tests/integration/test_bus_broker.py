@@ -34,9 +34,9 @@ class Collector:
         self.messages.append(message)
         self._changed.set()
 
-    async def wait_for(self, predicate, timeout: float = 10.0, since: int = 0) -> Message:
+    async def wait_for(self, predicate, timeout_s: float = 10.0, since: int = 0) -> Message:
         """First message (from index ``since`` on) matching ``predicate``."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout_s
         while True:
             for message in self.messages[since:]:
                 if predicate(message):
@@ -116,7 +116,7 @@ async def test_killed_service_turns_unhealthy_through_last_will(peer, router_sid
     peer.send_signal(signal.SIGKILL)
     peer.wait(5)
     lost = await healths.wait_for(
-        lambda m: m.topic == "system/health/tts" and not m.data.ok, timeout=15, since=seen
+        lambda m: m.topic == "system/health/tts" and not m.data.ok, timeout_s=15, since=seen
     )
     assert lost.data.event == "lost"
 
@@ -239,13 +239,13 @@ async def test_broker_restart_reconnects_resubscribes_and_republishes_health(
             broker.start()
 
             fresh = await healths.wait_for(
-                lambda m: is_ready(m) and m.data.timestamp > restarted_at, timeout=20
+                lambda m: is_ready(m) and m.data.timestamp > restarted_at, timeout_s=20
             )
             assert fresh.data.ok
             await asyncio.wait_for(during, 20)
             await bus.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="after", utt_id="a"))
-            await statuses.wait_for(lambda m: m.data.utt_id == "a", timeout=20)
-            await statuses.wait_for(lambda m: m.data.utt_id == "d", timeout=20)
+            await statuses.wait_for(lambda m: m.data.utt_id == "a", timeout_s=20)
+            await statuses.wait_for(lambda m: m.data.utt_id == "d", timeout_s=20)
             assert bus.metrics.count("disconnects") >= 1
     finally:
         stop_peer(peer_process)
