@@ -107,6 +107,7 @@ def test_up_runs_services_restarts_crashes_and_stops_broker_last(tmp_path: Path)
         assert time.monotonic() - started_stop < 15
         assert not port_open(config.port)
         assert "exited with" in output and "restart 1" in output
+        assert f"{LIGHT_SERVICE}: ok (ready)" in output
         lines = output.splitlines()
         assert lines[-1].endswith("broker: stopped")
     finally:

@@ -11,9 +11,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
+
+from tars.contracts.health import HEALTH_PATTERN, HEALTH_PREFIX
 from tars.runtime import broker
+from tars.runtime.bus import Message
 from tars.runtime.connect import broker_dir
-from tars.runtime.settings import RuntimeSettings
+from tars.runtime.mqtt_bus import MqttBus
+from tars.runtime.settings import MqttSettings, RuntimeSettings
 
 _LOGGER = logging.getLogger(__name__)
 _STOP_GRACE_S = 4.0
@@ -55,6 +60,7 @@ class Supervisor:
         self.broker_config: broker.BrokerConfig | None = None
         self._children = {name: _Child(name) for name in services}
         self._stopping = False
+        self._last_health: dict[str, tuple[bool, str | None, str | None]] = {}
 
     def stopping(self) -> bool:
         """Whether a stop was requested."""
@@ -107,6 +113,26 @@ class Supervisor:
             await asyncio.sleep(child.backoff_s)
             child.backoff_s = min(child.backoff_s * 2, 30.0)
 
+    def _observer(self) -> MqttBus:
+        settings = MqttSettings()
+        if self.broker_config is not None:
+            settings = settings.model_copy(update={"url": SecretStr(self.broker_config.url("cli"))})
+        observer = MqttBus("cli", settings, health=False)
+        observer.subscribe(HEALTH_PATTERN, self._on_health)
+        return observer
+
+    async def _on_health(self, message: Message) -> None:
+        service = message.topic.removeprefix(HEALTH_PREFIX)
+        if service not in self._children:
+            return
+        ping = message.data
+        state = (ping.ok, ping.event if ping.event != "heartbeat" else "ready", ping.err)
+        if self._last_health.get(service) == state:
+            return
+        self._last_health[service] = state
+        detail = f": {ping.err}" if ping.err else ""
+        self.report.line(f"{service}: {'ok' if ping.ok else 'not ok'} ({state[1]}){detail}")
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then stop the services and the broker (last)."""
         self.start_broker()
@@ -116,6 +142,7 @@ class Supervisor:
                     group.create_task(self._watch(child), name=f"supervise:{child.name}")
                     for child in self._children.values()
                 ]
+                watchers.append(group.create_task(self._observer().run(), name="supervise:health"))
                 await stop.wait()
                 self._stopping = True
                 await self._terminate_children()
