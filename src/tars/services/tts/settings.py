@@ -61,7 +61,7 @@ class TtsSettings(TarsSettings):
         "Yes?",
         "System online.",
     )
-    """Phrases synthesised into the cache at start, "|"- or ","-separated (py-tars acks + online)."""
+    """Phrases cached at start, "|" (or ",") separated (py-tars wake acks and online)."""
 
     @field_validator("preload_phrases", mode="before")
     @classmethod
