@@ -126,7 +126,7 @@ class Supervisor:
         if service not in self._children:
             return
         ping = message.data
-        state = (ping.ok, ping.event if ping.event != "heartbeat" else "ready", ping.err)
+        state = (ping.ok, ping.event, ping.err)
         if self._last_health.get(service) == state:
             return
         self._last_health[service] = state

@@ -1,0 +1,59 @@
+"""The llm service on the embedded Qwen model through a real broker (slow: ~10 s load)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from tests.integration.test_brain_llm import llm_running
+from tests.support.broker import TestBroker
+
+from tars.services.llm.embedded import EmbeddedProvider
+from tars.services.llm.localmodel import MistralRsModel
+from tars.services.llm.modelfiles import QWEN, resolve_model
+from tars.services.llm.service import LlmService
+from tars.services.llm.settings import LlmSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.broker]
+
+
+@pytest.fixture(scope="session")
+def qwen_model(tmp_path_factory: pytest.TempPathFactory) -> MistralRsModel:
+    started = time.monotonic()
+    path = resolve_model(QWEN, tmp_path_factory.mktemp("llm-data"))
+    joined = time.monotonic()
+    model = MistralRsModel(path)
+    print(f"\nqwen join {joined - started:.1f} s, load {time.monotonic() - joined:.1f} s")
+    return model
+
+
+async def test_capital_of_france_through_the_service(
+    mqtt_broker: TestBroker, qwen_model: MistralRsModel, tmp_path: Path
+) -> None:
+    provider = EmbeddedProvider(lambda: qwen_model)
+    settings = LlmSettings(provider="embedded", temperature=0.0, max_tokens=48, data_dir=tmp_path)
+    service = LlmService(settings, provider=provider)
+    try:
+        async with llm_running(mqtt_broker, settings, service) as (_, client):
+            started = time.monotonic()
+            request_id = await client.ask("What is the capital of France?")
+            first = await client.deltas.wait_for(lambda m: m.data.id == request_id, 120)
+            first_s = time.monotonic() - started
+            response = await client.response(request_id, timeout_s=120)
+            total_s = time.monotonic() - started
+    finally:
+        await provider.aclose()
+    assert response.data.error is None, response.data.error
+    assert "Paris" in (response.data.reply or "")
+    assert response.data.provider == "embedded"
+    assert response.data.tokens is not None
+    assert response.data.tokens["completion"] > 0
+    deltas = [m.data for m in client.deltas.of(request_id)]
+    assert [d.seq for d in deltas] == list(range(1, len(deltas) + 1))
+    assert deltas[-1].done
+    del first
+    print(
+        f"\nembedded via the service: first delta {first_s:.2f} s, reply {total_s:.2f} s, "
+        f"tokens {response.data.tokens}: {response.data.reply!r}"
+    )
