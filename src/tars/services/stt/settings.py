@@ -147,7 +147,7 @@ class SttSettings(TarsSettings):
     """Audio kept from before the end of the wake word when it is cut off, in ms."""
     wake_phrases: CommaList = ("okay nabu", "ok nabu", "hey nabu", "nabu")
     """Wake phrases stripped from the start of a transcript, comma-separated."""
-    held_utterance_s: float = Field(default=2.0, ge=0)
+    held_utterance_s: float = Field(default=3.0, ge=0)
     """How long an utterance heard outside any window waits for a late wake event, seconds."""
 
     # Timing around TTS and publishing

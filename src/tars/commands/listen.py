@@ -1,0 +1,229 @@
+"""``tars listen <file.wav>``: one voice turn from a WAV file through an in-process stack.
+
+A private broker is started (unless ``MQTT_URL`` names one), the wake and stt services run
+in this process, each on its own bus logged in as itself, and the file is streamed as the
+satellite ``listen`` like a microphone would. Wake detections and transcripts are printed
+as they happen; the command ends when the file has played and the last final had time to
+arrive.
+
+`run_listen_stack` takes extra services, so the conversation services (router, llm, tts)
+can join the same stack later and their replies be printed by an extra observer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from tars.contracts.health import HEALTH_PATTERN, HEALTH_PREFIX
+from tars.contracts.stt import TOPIC_STT_FINAL, TOPIC_STT_PARTIAL
+from tars.contracts.wake import TOPIC_WAKE_EVENT
+from tars.runtime import broker
+from tars.runtime.bus import Bus, Message
+from tars.runtime.mqtt_bus import MqttBus
+from tars.runtime.service import Service, serve
+from tars.runtime.settings import MqttSettings, RuntimeSettings
+from tars.services.mic.service import publish_frames
+from tars.services.mic.sources import FileSource, MicError
+
+_LOGGER = logging.getLogger(__name__)
+
+CLIENT = "cli"
+"""Broker user of the command's own bus (it may publish audio/+/pcm)."""
+SATELLITE = "listen"
+"""Satellite id the file is streamed as."""
+READY_TIMEOUT_S = 120.0
+"""Longest wait for the services to report ready (models load), in seconds."""
+
+Printer = Callable[[str], None]
+
+
+@contextlib.asynccontextmanager
+async def broker_settings() -> AsyncIterator[Callable[[str], MqttSettings]]:
+    """Yield a function giving each user's MQTT settings: ``MQTT_URL`` or a private broker."""
+    if "MQTT_URL" in os.environ:
+        external = MqttSettings()
+        yield lambda _user: external
+        return
+    with tempfile.TemporaryDirectory(prefix="tars-listen-") as directory:
+        config = broker.generate(Path(directory) / "broker")
+        process = broker.MosquittoProcess(config)
+        await asyncio.to_thread(process.start)
+        try:
+            yield lambda user: MqttSettings(url=SecretStr(config.url(user)))
+        finally:
+            await asyncio.to_thread(process.stop)
+
+
+@dataclass
+class Observer:
+    """Prints wake events and transcripts and tracks service readiness."""
+
+    expected: set[str]
+    out: Printer = print
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    failed: str | None = None
+    finals: list[str] = field(default_factory=list)
+    wakes: int = 0
+    last_final: asyncio.Event = field(default_factory=asyncio.Event)
+    since: float = field(default_factory=time.time)
+
+    def attach(self, bus: Bus) -> None:
+        """Subscribe to what the command prints."""
+        bus.subscribe(HEALTH_PATTERN, self._on_health)
+        bus.subscribe(TOPIC_WAKE_EVENT, self._on_wake)
+        bus.subscribe(TOPIC_STT_PARTIAL, self._on_partial)
+        bus.subscribe(TOPIC_STT_FINAL, self._on_final)
+
+    async def _on_health(self, message: Message) -> None:
+        service = message.topic.removeprefix(HEALTH_PREFIX)
+        health = message.data
+        if service not in self.expected or health.timestamp < self.since - 1.0:
+            return  # a retained status from an earlier run
+        if not health.ok and health.event == "failed":
+            self.failed = f"{service}: {health.err}"
+            self.ready.set()
+        elif health.ok and health.event == "ready":
+            self.expected.discard(service)
+            if not self.expected:
+                self.ready.set()
+
+    async def _on_wake(self, message: Message) -> None:
+        event = message.data
+        if event.type in ("wake", "interrupt"):
+            self.wakes += 1
+        confidence = "" if event.confidence is None else f" p={event.confidence:.2f}"
+        self.out(f"[wake] {event.type} {event.wake_word or ''}{confidence}".rstrip())
+
+    async def _on_partial(self, message: Message) -> None:
+        self.out(f"[partial] {message.data.text}")
+
+    async def _on_final(self, message: Message) -> None:
+        final = message.data
+        self.finals.append(final.text)
+        self.last_final.set()
+        self.out(f"[final] {final.text} ({final.transcribe_ms or 0:.0f} ms)")
+
+
+async def run_listen_stack(
+    wav: Path,
+    services: Sequence[Service],
+    settings_for: Callable[[str], MqttSettings],
+    *,
+    realtime: bool = True,
+    grace_s: float = 3.0,
+    out: Printer = print,
+    observers: Sequence[Callable[[Bus], None]] = (),
+) -> Observer:
+    """Run ``services`` in-process, stream ``wav`` as satellite ``listen``, print what happens.
+
+    Args:
+        wav: The audio file.
+        services: The services to run (wake and stt, plus any conversation services).
+        settings_for: MQTT settings per broker user.
+        realtime: Stream at microphone pace; False streams as fast as possible.
+        grace_s: Time after the file ends for the last final (and replies) to arrive.
+        out: Where lines are printed.
+        observers: Extra ``attach(bus)`` hooks on the command's own bus (e.g. reply printer).
+    """
+    stop = asyncio.Event()
+    observer = Observer({service.name for service in services}, out)
+    client = MqttBus(CLIENT, settings_for(CLIENT), health=False)
+    observer.attach(client)
+    for attach in observers:
+        attach(client)
+    async with asyncio.TaskGroup() as group:
+        client_task = group.create_task(client.run(), name="listen:client")
+        await asyncio.wait_for(client.wait_connected(), 10.0)
+        runners = [
+            group.create_task(
+                serve(service, MqttBus(service.name, settings_for(service.name)), stop),
+                name=f"listen:{service.name}",
+            )
+            for service in services
+        ]
+        try:
+            await asyncio.wait_for(observer.ready.wait(), READY_TIMEOUT_S)
+            if observer.failed:
+                raise RuntimeError(f"service failed to start: {observer.failed}")
+            out(f"streaming {wav} as satellite {SATELLITE!r} ...")
+            source = FileSource(wav, realtime=realtime, trailing_silence_s=1.0)
+            async with source:
+                await publish_frames(client, SATELLITE, source)
+            await _settle(observer, grace_s)
+        finally:
+            stop.set()
+            await asyncio.gather(*runners, return_exceptions=True)
+            client_task.cancel()
+    return observer
+
+
+async def _settle(observer: Observer, grace_s: float) -> None:
+    # Each final restarts the grace period: a slow transcription may still be running.
+    while True:
+        observer.last_final.clear()
+        try:
+            await asyncio.wait_for(observer.last_final.wait(), grace_s)
+        except TimeoutError:
+            return
+
+
+def listening_services(runtime: RuntimeSettings) -> list[Service]:
+    """The wake and stt services as configured by the environment."""
+    from tars.services.stt.service import build as build_stt
+    from tars.services.wake.service import build as build_wake
+
+    return [build_wake(runtime), build_stt(runtime)]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tars listen", description=__doc__.splitlines()[0])
+    parser.add_argument("wav", type=Path, help="16-bit WAV file (any rate, mono or stereo)")
+    parser.add_argument(
+        "--fast", action="store_true", help="stream faster than real time (no pacing)"
+    )
+    parser.add_argument(
+        "--grace", type=float, default=3.0, help="seconds to wait for the last transcript"
+    )
+    return parser
+
+
+def run(runtime: RuntimeSettings, args: list[str]) -> int:
+    """Entry point of ``tars listen``; returns the exit code."""
+    options = _parser().parse_args(args)
+    if not options.wav.is_file():
+        print(f"tars listen: no such file: {options.wav}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING)
+
+    async def main() -> Observer:
+        async with broker_settings() as settings_for:
+            return await run_listen_stack(
+                options.wav,
+                listening_services(runtime),
+                settings_for,
+                realtime=not options.fast,
+                grace_s=options.grace,
+            )
+
+    try:
+        observer = asyncio.run(main())
+    except (broker.BrokerUnavailable, MicError, RuntimeError, TimeoutError) as err:
+        print(f"tars listen: {err}", file=sys.stderr)
+        return 1
+    except ExceptionGroup as group:
+        print(f"tars listen: {group.exceptions[0]}", file=sys.stderr)
+        return 1
+    print(f"done: {observer.wakes} wake event(s), {len(observer.finals)} transcript(s)")
+    return 0

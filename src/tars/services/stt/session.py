@@ -1,0 +1,146 @@
+"""Per-satellite listening state of the stt service: time mapping and gating windows.
+
+Gating is decided in *audio* time (the ``ts`` capture timestamps of the frames, which the
+wake service also uses for its events), never in arrival time: the VAD runs on every
+frame whether or not the gate is open, and each finished utterance is then checked against
+the listening windows that cover it. So an utterance that starts before the wake event
+reaches us ("okay nabu, what time is it" in one breath) is still taken, from the end of the
+wake word on, and audio streamed faster than real time gates the same way.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from tars.audio.pcm import SAMPLE_RATE, Int16Array
+
+WindowKind = Literal["wake", "interrupt", "followup"]
+
+WAKE_SPAN_S = 2.5
+"""How far before the end of a wake word its utterance may start, in seconds."""
+WAKE_ONLY_S = 0.25
+"""Speech ending less than this after the wake word is the wake word itself, in seconds."""
+_MAX_ANCHORS = 4096
+_WORD = re.compile(r"[A-Za-z0-9']+")
+
+
+class TimeMap:
+    """Maps stream time (seconds of audio fed) to wall-clock capture time and back."""
+
+    def __init__(self) -> None:
+        self._stream: list[float] = []
+        self._wall: list[float] = []
+        self._samples = 0
+
+    @property
+    def stream_s(self) -> float:
+        """Seconds of audio recorded so far."""
+        return self._samples / SAMPLE_RATE
+
+    def add(self, ts: float, samples: int) -> None:
+        """Record a frame of ``samples`` whose first sample was captured at ``ts``."""
+        self._stream.append(self._samples / SAMPLE_RATE)
+        self._wall.append(ts)
+        self._samples += samples
+        if len(self._stream) > _MAX_ANCHORS:
+            keep = _MAX_ANCHORS // 2
+            self._stream, self._wall = self._stream[-keep:], self._wall[-keep:]
+
+    def wall(self, stream_s: float) -> float:
+        """Capture time of stream time ``stream_s`` (extrapolated from the nearest frame)."""
+        if not self._stream:
+            return stream_s
+        index = max(0, bisect.bisect_right(self._stream, stream_s) - 1)
+        return self._wall[index] + (stream_s - self._stream[index])
+
+
+@dataclass
+class Window:
+    """A span of audio time during which an utterance may start."""
+
+    kind: WindowKind
+    start_ts: float
+    end_ts: float
+    cut_ts: float | None = None
+    """End of the wake word: audio before it is dropped from the utterance."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether an utterance is transcribed, and from where."""
+
+    accepted: bool
+    reason: str
+    window: Window | None = None
+    cut_ts: float | None = None
+
+
+@dataclass
+class Gate:
+    """The listening windows and mute state of one satellite."""
+
+    live: bool = False
+    tts_speaking: bool = False
+    windows: list[Window] = field(default_factory=list)
+
+    def open(self, window: Window) -> None:
+        """Add a window (older ones that ended long ago are forgotten)."""
+        self.windows = [w for w in self.windows if w.end_ts > window.start_ts - 60.0]
+        self.windows.append(window)
+
+    def consume(self, window: Window | None) -> None:
+        """Close a window after a transcript was published from it (one turn per window)."""
+        if window is not None and window in self.windows:
+            self.windows.remove(window)
+
+    def decide(self, start_ts: float, end_ts: float) -> Decision:
+        """Check an utterance spanning ``start_ts``..``end_ts`` (audio time) against the gate."""
+        for window in reversed(self.windows):
+            if window.kind == "followup" or not _overlaps(window, start_ts, end_ts):
+                continue
+            cut = window.cut_ts
+            if cut is not None and end_ts <= cut + WAKE_ONLY_S:
+                return Decision(False, "wake_word_only", window)
+            cut_ts = cut if cut is not None and cut > start_ts else None
+            return Decision(True, window.kind, window, cut_ts)
+        if self.tts_speaking:
+            return Decision(False, "muted_tts")
+        if self.live:
+            return Decision(True, "live")
+        for window in reversed(self.windows):
+            if window.kind == "followup" and _overlaps(window, start_ts, end_ts):
+                return Decision(True, "followup", window)
+        return Decision(False, "not_listening")
+
+
+def _overlaps(window: Window, start_ts: float, end_ts: float) -> bool:
+    return start_ts <= window.end_ts and end_ts >= window.start_ts
+
+
+def cut_audio(
+    samples: Int16Array, audio_start_ts: float, cut_ts: float | None, margin_s: float
+) -> Int16Array:
+    """Drop the audio before ``cut_ts - margin_s`` (the wake word) from an utterance."""
+    if cut_ts is None:
+        return samples
+    first = round((cut_ts - margin_s - audio_start_ts) * SAMPLE_RATE)
+    if first <= 0:
+        return samples
+    return np.asarray(samples[first:], dtype=np.int16)
+
+
+def strip_wake_phrase(text: str, phrases: tuple[str, ...]) -> str:
+    """Remove a leading wake phrase ("Okay, Nabu. What time is it?" -> "What time is it?")."""
+    words = list(_WORD.finditer(text))
+    lowered = [match.group(0).lower() for match in words]
+    for phrase in sorted(phrases, key=lambda p: -len(p.split())):
+        target = phrase.lower().split()
+        if target and lowered[: len(target)] == target:
+            rest = text[words[len(target) - 1].end() :]
+            return rest.lstrip(" ,.!?;:-").strip()
+    return text.strip()
