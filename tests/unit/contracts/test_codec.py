@@ -8,7 +8,7 @@ import typing
 import pytest
 from pydantic import BaseModel
 
-from tars.contracts import codec, llm, registry, stt, tts, wake
+from tars.contracts import llm, registry, stt, tts, wake
 from tars.contracts.codec import ContractError, decode, encode
 
 # Payloads as py-tars v1 publishers put them on the wire (envelope + data).
@@ -174,8 +174,7 @@ def test_satellite_ids_are_validated() -> None:
 
 def test_character_update_union_picks_the_right_model() -> None:
     payload = (
-        b'{"id":"a","type":"character.update","ts":1,"source":"x",'
-        b'"data":{"action":"reset_traits"}}'
+        b'{"id":"a","type":"character.update","ts":1,"source":"x","data":{"action":"reset_traits"}}'
     )
     assert decode("character/update", payload).data.action == "reset_traits"
     empty = b'{"id":"a","type":"character.update","ts":1,"source":"x","data":{}}'
