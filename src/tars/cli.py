@@ -38,17 +38,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tars` command."""
-    arguments = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in VERBS:
+        # These verbs parse their own options (argparse would claim a leading --flag).
+        runtime = _runtime_settings()
+        return 2 if runtime is None else _run_verb(words[0], words[1:], runtime)
+    arguments = _parser().parse_args(words)
     if arguments.command == "run":
         from tars.runtime.runner import run_service
 
         return run_service(arguments.service)
-    try:
-        runtime = RuntimeSettings()
-    except ValidationError as err:
-        from tars.runtime.runner import describe_settings_error
-
-        print(describe_settings_error(err, RuntimeSettings), file=sys.stderr)
+    runtime = _runtime_settings()
+    if runtime is None:
         return 2
     if arguments.command == "up":
         from tars.commands import up
@@ -67,6 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return suites.run(arguments.suite, arguments.out, runtime)
     return _run_verb(arguments.command, arguments.args, runtime)
+
+
+def _runtime_settings() -> RuntimeSettings | None:
+    try:
+        return RuntimeSettings()
+    except ValidationError as err:
+        from tars.runtime.runner import describe_settings_error
+
+        print(describe_settings_error(err, RuntimeSettings), file=sys.stderr)
+        return None
 
 
 def _run_verb(verb: str, args: list[str], runtime: RuntimeSettings) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from pathlib import Path
 
+from tars.commands.reply_audio import ReplyRecorder
 from tars.contracts.base import new_id
 from tars.contracts.conversation import TOPIC_CONVERSATION_TURN, ConversationTurn
 from tars.contracts.stt import TOPIC_STT_FINAL, FinalTranscript
@@ -61,17 +63,28 @@ async def ask(
         raise NoAnswer(f"no answer within {timeout_s:.0f} s") from err
 
 
-async def _ask_stack(runtime: RuntimeSettings, text: str, timeout_s: float) -> ConversationTurn:
+async def _ask_stack(
+    runtime: RuntimeSettings, text: str, timeout_s: float, speak_to: Path | None
+) -> ConversationTurn:
     bus = MqttBus("cli", mqtt_settings_for("cli", runtime), health=False)
     utt_id = new_id()
     answer = watch_turn(bus, utt_id)
+    recorder = ReplyRecorder(CLI_SATELLITE)
+    if speak_to is not None:
+        recorder.attach(bus)
     task = asyncio.create_task(bus.run(), name="ask:bus")
     try:
         try:
             await asyncio.wait_for(bus.wait_connected(), 5.0)
         except TimeoutError as err:
             raise ConnectionError("cannot reach the broker") from err
-        return await ask(bus, answer, text, utt_id, timeout_s=timeout_s)
+        turn = await ask(bus, answer, text, utt_id, timeout_s=timeout_s)
+        if speak_to is not None:
+            if not await recorder.wait_spoken(timeout_s):
+                raise NoAnswer("the reply was not spoken (is the tts service running?)")
+            seconds = recorder.write(speak_to)
+            print(f"reply audio: {speak_to} ({seconds:.1f} s)")
+        return turn
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -85,7 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("text", nargs="+", help="what to say to TARS")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     parser.add_argument(
-        "--speak", action="store_true", help="also play the reply (needs the tts service)"
+        "--speak",
+        nargs="?",
+        const="tars-reply.wav",
+        type=Path,
+        metavar="WAV",
+        help="also write the spoken reply to WAV (default tars-reply.wav; needs the tts service)",
     )
     return parser
 
@@ -97,10 +115,8 @@ def run(runtime: RuntimeSettings, args: list[str]) -> int:
     if not text:
         print("tars ask: nothing to ask")
         return 2
-    if options.speak:
-        print("tars ask: --speak is not available yet; the reply is only printed")
     try:
-        turn = asyncio.run(_ask_stack(runtime, text, options.timeout))
+        turn = asyncio.run(_ask_stack(runtime, text, options.timeout, options.speak))
     except ConnectionError:
         print("tars ask: cannot reach the broker (check MQTT_URL or start the stack: `tars up`)")
         return 1

@@ -1,13 +1,10 @@
 """``tars listen <file.wav>``: one voice turn from a WAV file through an in-process stack.
 
-A private broker is started (unless ``MQTT_URL`` names one), the wake and stt services run
-in this process, each on its own bus logged in as itself, and the file is streamed as the
-satellite ``listen`` like a microphone would. Wake detections and transcripts are printed
-as they happen; the command ends when the file has played and the last final had time to
-arrive.
-
-`run_listen_stack` takes extra services, so the conversation services (router, llm, tts)
-can join the same stack later and their replies be printed by an extra observer.
+A private broker is started (unless ``MQTT_URL`` names one); wake, stt, router, tts and
+(unless ``--no-llm``) llm run in this process, each on its own bus logged in as itself, and
+the file is streamed as the satellite ``listen`` like a microphone would. Wake detections,
+transcripts and the reply are printed as they happen, and the spoken reply, which TTS sends
+back on ``tts/audio/listen``, is written to a WAV file.
 """
 
 from __future__ import annotations
@@ -20,12 +17,14 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
 
+from tars.commands.reply_audio import ReplyRecorder
+from tars.contracts.conversation import TOPIC_CONVERSATION_TURN
 from tars.contracts.health import HEALTH_PATTERN, HEALTH_PREFIX
 from tars.contracts.stt import TOPIC_STT_FINAL, TOPIC_STT_PARTIAL
 from tars.contracts.wake import TOPIC_WAKE_EVENT
@@ -75,6 +74,7 @@ class Observer:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     failed: str | None = None
     finals: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
     wakes: int = 0
     last_final: asyncio.Event = field(default_factory=asyncio.Event)
     since: float = field(default_factory=time.time)
@@ -85,6 +85,7 @@ class Observer:
         bus.subscribe(TOPIC_WAKE_EVENT, self._on_wake)
         bus.subscribe(TOPIC_STT_PARTIAL, self._on_partial)
         bus.subscribe(TOPIC_STT_FINAL, self._on_final)
+        bus.subscribe(TOPIC_CONVERSATION_TURN, self._on_turn)
 
     async def _on_health(self, message: Message) -> None:
         service = message.topic.removeprefix(HEALTH_PREFIX)
@@ -109,6 +110,12 @@ class Observer:
     async def _on_partial(self, message: Message) -> None:
         self.out(f"[partial] {message.data.text}")
 
+    async def _on_turn(self, message: Message) -> None:
+        turn = message.data
+        if turn.satellite == SATELLITE:
+            self.replies.append(turn.reply)
+            self.out(f"[reply] {turn.reply} ({turn.route})")
+
     async def _on_final(self, message: Message) -> None:
         final = message.data
         self.finals.append(final.text)
@@ -125,6 +132,7 @@ async def run_listen_stack(
     grace_s: float = 3.0,
     out: Printer = print,
     observers: Sequence[Callable[[Bus], None]] = (),
+    until: Callable[[Observer], Awaitable[None]] | None = None,
 ) -> Observer:
     """Run ``services`` in-process, stream ``wav`` as satellite ``listen``, print what happens.
 
@@ -136,6 +144,8 @@ async def run_listen_stack(
         grace_s: Time after the file ends for the last final (and replies) to arrive.
         out: Where lines are printed.
         observers: Extra ``attach(bus)`` hooks on the command's own bus (e.g. reply printer).
+        until: Awaited after the last final settles, before the stack stops (e.g. until the
+            reply has been spoken).
     """
     stop = asyncio.Event()
     observer = Observer({service.name for service in services}, out)
@@ -162,6 +172,8 @@ async def run_listen_stack(
             async with source:
                 await publish_frames(client, SATELLITE, source)
             await _settle(observer, grace_s)
+            if until is not None and observer.finals:
+                await until(observer)
         finally:
             stop.set()
             await asyncio.gather(*runners, return_exceptions=True)
@@ -187,6 +199,19 @@ def listening_services(runtime: RuntimeSettings) -> list[Service]:
     return [build_wake(runtime), build_stt(runtime)]
 
 
+def conversation_services(runtime: RuntimeSettings, *, with_llm: bool) -> list[Service]:
+    """The router and tts services, plus the llm service unless rules alone are wanted."""
+    from tars.services.router.service import build as build_router
+    from tars.services.tts.service import build as build_tts
+
+    services: list[Service] = [build_router(runtime), build_tts(runtime)]
+    if with_llm:
+        from tars.services.llm.service import build as build_llm
+
+        services.append(build_llm(runtime))
+    return services
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tars listen", description=__doc__.splitlines()[0])
     parser.add_argument("wav", type=Path, help="16-bit WAV file (any rate, mono or stereo)")
@@ -195,6 +220,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--grace", type=float, default=3.0, help="seconds to wait for the last transcript"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("listen-reply.wav"), help="where to write the reply"
+    )
+    parser.add_argument(
+        "--no-llm", action="store_true", help="answer with the router's rules only (no LLM)"
+    )
+    parser.add_argument(
+        "--reply-timeout", type=float, default=90.0, help="seconds to wait for the spoken reply"
     )
     return parser
 
@@ -207,14 +241,25 @@ def run(runtime: RuntimeSettings, args: list[str]) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING)
 
+    recorder = ReplyRecorder(SATELLITE)
+
+    async def until_spoken(_: Observer) -> None:
+        if not await recorder.wait_spoken(options.reply_timeout):
+            print("tars listen: no spoken reply arrived in time", file=sys.stderr)
+
     async def main() -> Observer:
+        services = listening_services(runtime) + conversation_services(
+            runtime, with_llm=not options.no_llm
+        )
         async with broker_settings() as settings_for:
             return await run_listen_stack(
                 options.wav,
-                listening_services(runtime),
+                services,
                 settings_for,
                 realtime=not options.fast,
                 grace_s=options.grace,
+                observers=[recorder.attach],
+                until=until_spoken,
             )
 
     try:
@@ -226,4 +271,7 @@ def run(runtime: RuntimeSettings, args: list[str]) -> int:
         print(f"tars listen: {group.exceptions[0]}", file=sys.stderr)
         return 1
     print(f"done: {observer.wakes} wake event(s), {len(observer.finals)} transcript(s)")
+    if recorder.finished():
+        seconds = recorder.write(options.out)
+        print(f"reply audio: {options.out} ({seconds:.1f} s)")
     return 0
