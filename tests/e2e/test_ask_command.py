@@ -11,7 +11,7 @@ import pytest
 from tests.support.broker import TestBroker
 
 from tars.audio import pcm
-from tars.runtime.service import serve
+from tars.runtime.service import Service, serve
 from tars.runtime.settings import RuntimeSettings
 from tars.services.router.service import build as build_router
 from tars.services.tts.service import build as build_tts
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 async def test_ask_prints_and_speaks_the_reply(mqtt_broker: TestBroker, tmp_path: Path) -> None:
     runtime = RuntimeSettings(data_dir=tmp_path)
     stop = asyncio.Event()
-    services = [build_router(runtime), build_tts(runtime)]
+    services: list[Service] = [build_router(runtime), build_tts(runtime)]
     runners = [
         asyncio.create_task(
             serve(service, mqtt_broker.bus(service.name), stop), name=f"test:{service.name}"
