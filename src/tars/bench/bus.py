@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import SecretStr
 
 from tars.bench import report
@@ -18,6 +20,7 @@ from tars.bench.report import percentiles
 from tars.contracts.tts import TOPIC_TTS_SAY, TtsSay
 from tars.runtime import broker
 from tars.runtime.bus import Message
+from tars.runtime.loop import run as run_loop
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.settings import MqttSettings, RuntimeSettings
 
@@ -97,6 +100,33 @@ class _Probe:
         }
 
 
+async def cross_process_hops(
+    publisher_url: str, subscriber_url: str, qos: int, samples: int
+) -> list[float]:
+    """One-way delays (ms) from a publish here to the handler in another process."""
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tars.bench.bus_peer", subscriber_url, str(qos), str(samples),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert peer.stdout is not None
+    publisher = MqttBus(_PUBLISHER, MqttSettings(url=SecretStr(publisher_url)), health=False)
+    task = asyncio.create_task(publisher.run(), name="bench:cross-publisher")
+    try:
+        await asyncio.wait_for(peer.stdout.readline(), 20.0)  # "ready"
+        await asyncio.wait_for(publisher.wait_connected(), 10.0)
+        for _ in range(samples):
+            say = TtsSay(text="bench hop", utt_id="bench", stt_ts=time.perf_counter())
+            await publisher.publish(TOPIC_TTS_SAY, say, qos=qos)
+            await asyncio.sleep(0.002)  # one message in flight at a time
+        output, _ = await asyncio.wait_for(peer.communicate(), 70.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if peer.returncode is None:
+            peer.kill()
+    return [float(value) for value in orjson.loads(output.splitlines()[-1])]
+
+
 async def measure(
     external: MqttSettings | None, samples: int = 2000, flood: int = 20000
 ) -> dict[str, Any]:
@@ -115,7 +145,10 @@ async def measure(
                 await probe.hop_latency(50)  # warm-up
                 hops = await probe.hop_latency(samples)
                 results[f"qos{qos}"] = {
-                    "hop_ms": percentiles(hops),
+                    "hop_ms": percentiles(
+                        await cross_process_hops(publisher_url, subscriber_url, qos, samples)
+                    ),
+                    "hop_in_process_ms": percentiles(hops),
                     "throughput": await probe.throughput(flood),
                 }
             finally:
@@ -129,16 +162,22 @@ def main(out_dir: Path, runtime: RuntimeSettings) -> int:
     """`tars bench bus`: measure, print the headline figures, write the report."""
     del runtime  # the bus suite needs no data directory
     external = MqttSettings() if "MQTT_URL" in os.environ else None
-    print("bench bus: 2000 paced messages and a 20000-message flood per QoS ...", flush=True)
-    results = asyncio.run(measure(external))
+    print(
+        "bench bus: 2000 paced messages to another process, the same in one process, "
+        "and a 20000-message flood, per QoS ...",
+        flush=True,
+    )
+    results = run_loop(measure(external))
     chart = {}
     for qos in ("qos0", "qos1"):
         hop = results[qos]["hop_ms"]
         flood = results[qos]["throughput"]
         chart[f"{qos} hop p50 ms"] = hop["p50"]
         chart[f"{qos} hop p99 ms"] = hop["p99"]
+        local = results[qos]["hop_in_process_ms"]
         print(
-            f"{qos}: hop p50 {hop['p50']:.3f} ms, p99 {hop['p99']:.3f} ms; "
+            f"{qos}: hop p50 {hop['p50']:.3f} ms, p99 {hop['p99']:.3f} ms "
+            f"(both ends in one process: p50 {local['p50']:.3f}, p99 {local['p99']:.3f}); "
             f"throughput {flood['msgs_per_s']:.0f} msg/s, lost {flood['lost_pct']}%"
         )
     print(f"report: {report.write(out_dir, 'bus', results, chart)}")

@@ -26,6 +26,7 @@ from tars.commands.listen import broker_settings
 from tars.contracts.audio import pcm_topic
 from tars.contracts.stt import TOPIC_STT_FINAL
 from tars.runtime.bus import Message
+from tars.runtime.loop import run as run_loop
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import serve
 from tars.runtime.settings import MqttSettings, RuntimeSettings
@@ -166,7 +167,7 @@ def main(out_dir: Path, runtime: RuntimeSettings) -> int:
     """`tars bench stt`: measure, print the headline figures, write the report."""
     del runtime
     print("bench stt: 12 utterances (piper + espeak), then real-time latency ...", flush=True)
-    results = asyncio.run(measure())
+    results = run_loop(measure())
     acc, lat = results["accuracy"], results["latency"]
     eos = lat["eos_to_final_ms"]
     print(

@@ -32,6 +32,7 @@ from tars.contracts.stt import TOPIC_STT_FINAL
 from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS, TtsSay, TtsStatus
 from tars.runtime import broker
 from tars.runtime.bus import Message, RawMessage
+from tars.runtime.loop import run as run_loop
 from tars.runtime.memory_bus import MemoryBroker, MemoryBus
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import Service, serve
@@ -415,7 +416,7 @@ async def _measure_all(runtime: RuntimeSettings) -> dict[str, Any]:
 def main(out_dir: Path, runtime: RuntimeSettings) -> int:
     """`tars bench voice`: measure, print the headline figures, write the report."""
     print("bench voice: TTS replies, then wake+stt+router+tts turns ...", flush=True)
-    results = asyncio.run(_measure_all(runtime))
+    results = run_loop(_measure_all(runtime))
     tts = results["tts"]
     first = tts["first_audio_ms"]
     print(

@@ -30,6 +30,7 @@ from tars.contracts.stt import TOPIC_STT_FINAL, TOPIC_STT_PARTIAL
 from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime import broker
 from tars.runtime.bus import Bus, Message
+from tars.runtime.loop import run as run_loop
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import Service, serve
 from tars.runtime.settings import MqttSettings, RuntimeSettings
@@ -263,7 +264,7 @@ def run(runtime: RuntimeSettings, args: list[str]) -> int:
             )
 
     try:
-        observer = asyncio.run(main())
+        observer = run_loop(main())
     except (broker.BrokerUnavailable, MicError, RuntimeError, TimeoutError) as err:
         print(f"tars listen: {err}", file=sys.stderr)
         return 1

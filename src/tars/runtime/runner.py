@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 
 from tars.runtime.connect import mqtt_settings_for
 from tars.runtime.logs import configure_logging
+from tars.runtime.loop import run as run_loop
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import ServiceFailed, install_signal_handlers, serve
 from tars.runtime.settings import RuntimeSettings
@@ -62,7 +63,7 @@ def run_service(name: str) -> int:
         )
 
     try:
-        asyncio.run(main())
+        run_loop(main())
     except ServiceFailed as err:
         _LOGGER.error("exiting after failure: %s", err.detail)
         return 1
