@@ -77,7 +77,7 @@ class SttSettings(TarsSettings):
     """Time between partial transcriptions while speaking, in ms."""
     partial_min_ms: int = Field(default=500, ge=0)
     """Audio needed before the first partial, in ms."""
-    pause_partial_ms: int = Field(default=160, ge=0)
+    pause_partial_ms: int = Field(default=64, ge=0)
     """Non-speech after which a partial is taken at once (0 disables), in ms."""
     partial_min_chars: int = Field(default=4, ge=0)
     """Shortest partial text published, in characters."""
