@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from tests.support.broker import TestBroker, running
+from tests.support.collect import Collector
 from tests.support.openai_server import OpenAIServer, Reply, text_stream
 
 from tars.contracts.base import new_id
@@ -30,34 +31,9 @@ from tars.services.llm.settings import LlmSettings
 pytestmark = pytest.mark.broker
 
 
-class Collector:
-    """Collects messages and lets a test wait for a condition."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self._changed = asyncio.Event()
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-        self._changed.set()
-
-    def of(self, request_id: str) -> list[Message]:
-        return [m for m in self.messages if m.data.id == request_id]
-
-    async def wait_for(
-        self, predicate: Callable[[Message], bool], timeout_s: float = 10.0
-    ) -> Message:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for message in self.messages:
-                if predicate(message):
-                    return message
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("condition not met")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+def of(collector: Collector, request_id: str) -> list[Message]:
+    """Messages of one request."""
+    return collector.matching(lambda message: message.data.id == request_id)
 
 
 class Client:
@@ -115,7 +91,7 @@ async def test_deltas_stream_in_order_then_the_full_response(mqtt_broker: TestBr
     async with server, llm_running(mqtt_broker, http_settings(server)) as (_, client):
         request_id = await client.ask("Say hello", satellite="kitchen")
         response = await client.response(request_id)
-    deltas = [m.data for m in client.deltas.of(request_id)]
+    deltas = [m.data for m in of(client.deltas, request_id)]
     assert [d.seq for d in deltas] == [1, 2, 3, 4]
     assert [d.delta for d in deltas[:3]] == ["Hel", "lo", " there."]
     assert deltas[-1].done
@@ -143,9 +119,9 @@ async def test_cancel_mid_stream_closes_the_connection_and_stops_deltas(
         await client.bus.publish(TOPIC_LLM_CANCEL, LLMCancel(id=request_id, reason="barge-in"))
         response = await client.response(request_id)
         await asyncio.wait_for(server.requests[0].closed_early.wait(), 5)
-        seen_at_response = len(client.deltas.of(request_id))
+        seen_at_response = len(of(client.deltas, request_id))
         await asyncio.sleep(0.5)  # anything still flowing would show up now
-        deltas = [m.data for m in client.deltas.of(request_id)]
+        deltas = [m.data for m in of(client.deltas, request_id)]
     assert response.data.error_code == "cancelled"
     assert response.data.reply is None
     assert len(deltas) == seen_at_response
@@ -198,7 +174,7 @@ async def test_three_requests_in_flight_all_answer(mqtt_broker: TestBroker) -> N
     assert requests_before_first_answer == 3
     assert [r.data.reply for r in responses] == ["one two three"] * 3
     for request_id in ids:
-        assert [d.data.seq for d in client.deltas.of(request_id)] == [1, 2, 3, 4]
+        assert [d.data.seq for d in of(client.deltas, request_id)] == [1, 2, 3, 4]
 
 
 async def test_rag_without_a_memory_service_times_out_and_still_answers(

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from tests.support.broker import TestBroker, running
+from tests.support.collect import Collector
 
 from tars.contracts import health, llm, metrics, tts
 from tars.runtime.bus import Message
@@ -21,34 +22,6 @@ from tars.runtime.mqtt_bus import MqttBus
 
 pytestmark = pytest.mark.broker
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Collector:
-    """Collects messages of one topic filter and lets a test wait for a condition."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self._changed = asyncio.Event()
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-        self._changed.set()
-
-    async def wait_for(self, predicate, timeout_s: float = 10.0, since: int = 0) -> Message:
-        """First message (from index ``since`` on) matching ``predicate``."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for message in self.messages[since:]:
-                if predicate(message):
-                    return message
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("condition not met")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                continue
 
 
 def start_peer(broker: TestBroker) -> subprocess.Popen[bytes]:
