@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.integration.test_brain_llm import llm_running
 from tests.support.broker import TestBroker
+from tests.support.llm_rig import llm_running, of
 
 from tars.services.llm.embedded import EmbeddedProvider
 from tars.services.llm.localmodel import MistralRsModel
@@ -49,7 +49,7 @@ async def test_capital_of_france_through_the_service(
     assert response.data.provider == "embedded"
     assert response.data.tokens is not None
     assert response.data.tokens["completion"] > 0
-    deltas = [m.data for m in client.deltas.of(request_id)]
+    deltas = [m.data for m in of(client.deltas, request_id)]
     assert [d.seq for d in deltas] == list(range(1, len(deltas) + 1))
     assert deltas[-1].done
     del first

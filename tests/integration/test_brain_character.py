@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.integration.test_brain_llm import Collector, http_settings, llm_running
 from tests.support.broker import TestBroker, running
+from tests.support.collect import Collector
+from tests.support.llm_rig import http_settings, llm_running
 from tests.support.openai_server import OpenAIServer, text_stream
 
 from tars.contracts.character import (
