@@ -11,21 +11,10 @@ from tests.support.llm_rig import llm_running, of
 
 from tars.services.llm.embedded import EmbeddedProvider
 from tars.services.llm.localmodel import MistralRsModel
-from tars.services.llm.modelfiles import QWEN, resolve_model
 from tars.services.llm.service import LlmService
 from tars.services.llm.settings import LlmSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine, pytest.mark.broker]
-
-
-@pytest.fixture(scope="session")
-def qwen_model(tmp_path_factory: pytest.TempPathFactory) -> MistralRsModel:
-    started = time.monotonic()
-    path = resolve_model(QWEN, tmp_path_factory.mktemp("llm-data"))
-    joined = time.monotonic()
-    model = MistralRsModel(path)
-    print(f"\nqwen join {joined - started:.1f} s, load {time.monotonic() - joined:.1f} s")
-    return model
 
 
 async def test_capital_of_france_through_the_service(

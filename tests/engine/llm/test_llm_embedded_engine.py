@@ -14,7 +14,7 @@ import pytest
 
 from tars.services.llm.embedded import EmbeddedProvider
 from tars.services.llm.localmodel import MistralRsModel
-from tars.services.llm.modelfiles import QWEN, SMOLLM2, resolve_model
+from tars.services.llm.modelfiles import SMOLLM2, resolve_model
 from tars.services.llm.provider import (
     ChatMessage,
     CompletionParams,
@@ -48,22 +48,6 @@ def smollm2() -> MistralRsModel:
     started = time.monotonic()
     model = MistralRsModel(resolve_model(SMOLLM2, Path("/nonexistent")))
     print(f"\nsmollm2-135m load {time.monotonic() - started:.2f} s")
-    return model
-
-
-@pytest.fixture(scope="session")
-def qwen(tmp_path_factory: pytest.TempPathFactory) -> MistralRsModel:
-    before, _ = _rss_mib()
-    started = time.monotonic()
-    path = resolve_model(QWEN, tmp_path_factory.mktemp("llm-data"))
-    joined = time.monotonic()
-    model = MistralRsModel(path)
-    loaded = time.monotonic()
-    after, peak = _rss_mib()
-    print(
-        f"\nqwen2.5-coder-1.5b join+sha256 {joined - started:.2f} s, load {loaded - joined:.2f} s,"
-        f" RSS {before:.0f} -> {after:.0f} MiB (peak {peak:.0f} MiB)"
-    )
     return model
 
 
@@ -133,8 +117,8 @@ async def test_smollm2_cancel_mid_stream_then_answers_again(smollm2: MistralRsMo
     assert _text(events).strip()
 
 
-async def test_qwen_knows_the_capital_of_france(qwen: MistralRsModel) -> None:
-    provider = EmbeddedProvider(lambda: qwen)
+async def test_qwen_knows_the_capital_of_france(qwen_model: MistralRsModel) -> None:
+    provider = EmbeddedProvider(lambda: qwen_model)
     try:
         await _timed(provider, FRANCE)  # warm-up: the first call pays one-off costs
         events, summary = await _timed(provider, FRANCE)
@@ -146,8 +130,8 @@ async def test_qwen_knows_the_capital_of_france(qwen: MistralRsModel) -> None:
     assert "Paris" in text
 
 
-async def test_qwen_prompted_tool_call(qwen: MistralRsModel) -> None:
-    provider = EmbeddedProvider(lambda: qwen)
+async def test_qwen_prompted_tool_call(qwen_model: MistralRsModel) -> None:
+    provider = EmbeddedProvider(lambda: qwen_model)
     ask = [ChatMessage("system", SYSTEM), ChatMessage("user", "What's the weather in Rome?")]
     params = CompletionParams(model="local", max_tokens=96, temperature=0.0)
     try:
