@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if runtime is None else _run_verb(words[0], words[1:], runtime)
     arguments = _parser().parse_args(words)
     if arguments.command == "run":
-        from tars.runtime.runner import run_service
+        from tars.commands.run import run_service
 
         return run_service(arguments.service)
     runtime = _runtime_settings()
@@ -74,7 +74,7 @@ def _runtime_settings() -> RuntimeSettings | None:
     try:
         return RuntimeSettings()
     except ValidationError as err:
-        from tars.runtime.runner import describe_settings_error
+        from tars.runtime.settings import describe_settings_error
 
         print(describe_settings_error(err, RuntimeSettings), file=sys.stderr)
         return None

@@ -17,8 +17,7 @@ from pydantic_settings import BaseSettings
 from tars.runtime import broker
 from tars.runtime.connect import mqtt_settings_for
 from tars.runtime.mqtt_bus import MqttBus
-from tars.runtime.runner import describe_settings_error
-from tars.runtime.settings import MqttSettings, RuntimeSettings
+from tars.runtime.settings import MqttSettings, RuntimeSettings, describe_settings_error
 from tars.services import catalog
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -77,3 +77,13 @@ class RuntimeSettings(TarsSettings):
     """How often retained health is refreshed, seconds."""
     metrics_interval_s: float = Field(default=15.0, gt=0)
     """How often metrics are published, seconds."""
+
+
+def describe_settings_error(error: ValidationError, settings_class: type[BaseSettings]) -> str:
+    """Turn a settings validation error into lines naming the environment variables to fix."""
+    prefix = str(settings_class.model_config.get("env_prefix", ""))
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        lines.append(f"  {prefix}{field.upper()}: {item['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tars.services.tts.device import PcmBuffer, SoundDeviceSink
-from tars.services.tts.sinks import SinkUnavailableError
+from tars.services.tts.errors import SinkUnavailableError
 
 WAIT_S = 5.0
 RATE = 1_000

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tars.audio.pcm import Int16Array
-from tars.services.tts.sinks import SinkError, SinkUnavailableError
+from tars.services.tts.errors import SinkError, SinkUnavailableError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -28,10 +28,11 @@ from tars.contracts.tts import (
 from tars.runtime.bus import Bus, Message
 from tars.runtime.settings import RuntimeSettings
 from tars.services.tts.cache import PhraseCache
+from tars.services.tts.errors import SinkUnavailableError
 from tars.services.tts.player import Player
 from tars.services.tts.queue import LaneContext, Piece, SatelliteLane, StoppedReplies
 from tars.services.tts.settings import SinkKind, TtsSettings
-from tars.services.tts.sinks import AudioSink, SinkUnavailableError, WavFileSink, create_sink
+from tars.services.tts.sinks import AudioSink, WavFileSink, create_sink
 from tars.services.tts.synth import Synthesizer, load_synthesizer
 
 _LOGGER = logging.getLogger(__name__)

@@ -27,14 +27,6 @@ SendAudio = Callable[[bytes, int], Awaitable[None]]
 """Async callback taking raw s16le mono bytes and their sample rate in Hz."""
 
 
-class SinkError(RuntimeError):
-    """An audio sink failed while playing."""
-
-
-class SinkUnavailableError(SinkError):
-    """A sink cannot be opened (library, driver or output device missing)."""
-
-
 class AudioSink(Protocol):
     """Plays int16 mono audio of one utterance at a time."""
 

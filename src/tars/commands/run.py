@@ -1,4 +1,4 @@
-"""Run one service in this process: settings, logging, bus, signals (``tars run <service>``)."""
+"""``tars run <service>``: one service in this process: settings, logging, bus, signals."""
 
 from __future__ import annotations
 
@@ -7,32 +7,20 @@ import logging
 import sys
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings
 
 from tars.runtime.connect import mqtt_settings_for
 from tars.runtime.logs import configure_logging
 from tars.runtime.loop import run as run_loop
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import ServiceFailed, install_signal_handlers, serve
-from tars.runtime.settings import RuntimeSettings
+from tars.runtime.settings import RuntimeSettings, describe_settings_error
+from tars.services import catalog
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def describe_settings_error(error: ValidationError, settings_class: type[BaseSettings]) -> str:
-    """Turn a settings validation error into lines naming the environment variables to fix."""
-    prefix = str(settings_class.model_config.get("env_prefix", ""))
-    lines = []
-    for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
-        lines.append(f"  {prefix}{field.upper()}: {item['msg']}")
-    return "invalid configuration:\n" + "\n".join(lines)
-
-
 def run_service(name: str) -> int:
     """Run the named service until SIGINT/SIGTERM; returns the process exit code."""
-    from tars.services import catalog
-
     try:
         runtime = RuntimeSettings()
     except ValidationError as err:
