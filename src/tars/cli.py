@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("doctor", help="check broker, audio devices, models and configuration")
     bench = commands.add_parser("bench", help="measure speed and write a JSON report and chart")
     bench.add_argument(
-        "suite", nargs="?", default="all", help="bus, stt, wake, voice, memory, llm, all"
+        "suite", nargs="?", default="all", help="bus, stt, wake, voice, memory, llm, stack, all"
     )
     bench.add_argument("--out", default="bench-results", help="report directory")
     for verb, text in VERBS.items():
