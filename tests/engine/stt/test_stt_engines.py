@@ -182,3 +182,35 @@ def test_whisper_base_assembles_and_transcribes(tmp_path_factory: pytest.TempPat
         f"(RTF {result.elapsed_s / result.duration_s:.3f}, beam 5)"
     )
     assert wer(text, result.text) <= 0.2
+
+
+def test_short_window_matches_the_full_window_at_a_fraction_of_the_cost(
+    tiny: WhisperTranscriber, clips: dict[str, list[Int16Array]]
+) -> None:
+    full = WhisperTranscriber(WhisperOptions(model="tiny.en", cpu_threads=2, window_s=0))
+    full.warm_up()
+    pairs, quick_s, full_s = [], 0.0, 0.0
+    for voice_clips in clips.values():
+        for clip in voice_clips:
+            padded = speech.utterance(clip, pad_s=0.3)
+            quick, slow = tiny.transcribe(padded), full.transcribe(padded)
+            pairs.append((slow.text, quick.text))
+            quick_s += quick.elapsed_s
+            full_s += slow.elapsed_s
+    references = COMMANDS * len(clips)
+    quick_wer = corpus_wer(
+        [(ref, quick) for ref, (_, quick) in zip(references, pairs, strict=True)]
+    )
+    full_wer = corpus_wer([(ref, slow) for ref, (slow, _) in zip(references, pairs, strict=True)])
+    print(f"\nwindow 10 s: {quick_s * 1000 / len(pairs):.0f} ms per command, WER {quick_wer:.3f}; "
+          f"full 30 s: {full_s * 1000 / len(pairs):.0f} ms, WER {full_wer:.3f}")  # fmt: skip
+    assert quick_wer < 0.15
+    assert quick_wer <= full_wer + 0.1
+
+
+def test_long_utterance_uses_the_full_window(tiny: WhisperTranscriber) -> None:
+    long_speech = np.concatenate([speech.espeak("this is a long test sentence")] * 16)
+    assert long_speech.size / SAMPLE_RATE > 26  # too long for a shortened window
+    transcript = tiny.transcribe(long_speech)
+    # A window cut at 10 s would only hold about five of the sixteen sentences.
+    assert transcript.text.lower().count("test sentence") >= 10

@@ -69,6 +69,7 @@ def build_transcriber(settings: SttSettings) -> Transcriber:
             device=settings.device,
             compute_type=settings.compute_type,
             language=settings.language,
+            window_s=settings.window_s,
         )
     )
 

@@ -27,6 +27,8 @@ class SttSettings(TarsSettings):
     """Whisper model: ``tiny.en``, ``base`` or a CTranslate2 model directory."""
     beam_size: int = Field(default=1, ge=1, le=10)
     """Beam width (1 = greedy; Whisper base is better with 5 in noise)."""
+    window_s: float = Field(default=10.0, ge=0, le=30)
+    """Shortest Whisper encoder window for short utterances, in s (0: always the full 30 s)."""
     cpu_threads: int = Field(default=0, ge=0)
     """CTranslate2 threads (0 = library default)."""
     device: str = "cpu"

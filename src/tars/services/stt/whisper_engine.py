@@ -3,7 +3,8 @@
 The model is loaded once in the constructor (about 0.3-0.7 s) and decoding is
 greedy English by default, as in py-tars: int8 on CPU, beam 1, temperature 0,
 no built-in VAD (our segmenter already cut the utterance), no conditioning on
-previous text. Whisper base gains from ``beam_size=5`` in noise.
+previous text. Whisper base gains from ``beam_size=5`` in noise. Utterances short enough
+are encoded on a shortened window first (see :mod:`tars.services.stt.window`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tars.audio.pcm import SAMPLE_RATE, Int16Array, int16_to_float, silence
 from tars.services.stt.models import resolve_model_dir
 from tars.services.stt.transcriber import Transcript, TranscriptionError
+from tars.services.stt.window import WindowDecoder, window_for
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class WhisperOptions:
     """CTranslate2 compute type (``int8``, ``int8_float16``, ``float16``, ``default``)."""
     language: str = "en"
     """Language to decode in (English-only models ignore anything else)."""
+    window_s: float = 10.0
+    """Shortest encoder window for short utterances, in s (0: always the full 30 s)."""
 
 
 class WhisperTranscriber:
@@ -80,6 +84,7 @@ class WhisperTranscriber:
         self.load_s = time.perf_counter() - started
         """Seconds the model took to load."""
         self._lock = threading.Lock()
+        self._window = WindowDecoder(self._model, self._options.language, self._options.beam_size)
         _LOGGER.info(
             "loaded Whisper %s from %s in %.2f s", self._options.model, model_dir, self.load_s
         )
@@ -95,9 +100,16 @@ class WhisperTranscriber:
             TranscriptionError: decoding failed (code ``engine``).
         """
         audio = int16_to_float(samples)
+        duration_s = samples.size / SAMPLE_RATE
         started = time.perf_counter()
+        window = window_for(duration_s, self._options.window_s)
         try:
             with self._lock:
+                quick = self._window.decode(audio, window) if window is not None else None
+                if quick is not None:
+                    text, avg_logprob, no_speech = quick
+                    elapsed = time.perf_counter() - started
+                    return _scored(text, avg_logprob, no_speech, duration_s, elapsed)
                 segments, info = self._model.transcribe(
                     audio,
                     language=self._options.language,
@@ -112,7 +124,21 @@ class WhisperTranscriber:
         except (RuntimeError, ValueError) as err:
             raise TranscriptionError("engine", f"Whisper decoding failed: {err}") from err
         elapsed = time.perf_counter() - started
-        return _to_transcript(decoded, str(info.language), samples.size / SAMPLE_RATE, elapsed)
+        return _to_transcript(decoded, str(info.language), duration_s, elapsed)
+
+
+def _scored(
+    text: str, avg_logprob: float, no_speech: float, duration_s: float, elapsed_s: float
+) -> Transcript:
+    return Transcript(
+        text=text,
+        confidence=math.exp(avg_logprob),
+        no_speech_prob=no_speech,
+        avg_logprob=avg_logprob,
+        language="en",
+        duration_s=duration_s,
+        elapsed_s=elapsed_s,
+    )
 
 
 def _to_transcript(
@@ -125,12 +151,4 @@ def _to_transcript(
         return Transcript(text, None, None, None, language, duration_s, elapsed_s)
     avg_logprob = sum(s.avg_logprob * w for s, w in zip(segments, weights, strict=True)) / total
     no_speech = sum(s.no_speech_prob * w for s, w in zip(segments, weights, strict=True)) / total
-    return Transcript(
-        text=text,
-        confidence=math.exp(avg_logprob),
-        no_speech_prob=no_speech,
-        avg_logprob=avg_logprob,
-        language=language,
-        duration_s=duration_s,
-        elapsed_s=elapsed_s,
-    )
+    return replace(_scored(text, avg_logprob, no_speech, duration_s, elapsed_s), language=language)
