@@ -63,7 +63,7 @@ def build_transcriber(settings: SttSettings) -> Transcriber:
     return WhisperTranscriber(
         WhisperOptions(
             model=settings.model,
-            data_dir=settings.data_dir,
+            data_dir=settings.data_dir or WhisperOptions.data_dir,
             beam_size=settings.beam_size,
             cpu_threads=settings.cpu_threads,
             device=settings.device,

@@ -441,5 +441,7 @@ def _unit(value: float | None) -> float | None:
 
 def build(runtime: RuntimeSettings) -> SttService:
     """Build the stt service from ``STT_*`` settings."""
-    del runtime  # models come from packages; STT_DATA_DIR holds assembled ones
-    return SttService(SttSettings())
+    settings = SttSettings()
+    if settings.data_dir is None:  # assembled models (Whisper base) live in the data dir
+        settings = settings.model_copy(update={"data_dir": runtime.data_dir / "stt"})
+    return SttService(settings)

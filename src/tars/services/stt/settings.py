@@ -37,8 +37,8 @@ class SttSettings(TarsSettings):
     """CTranslate2 compute type (``int8``; ``float16`` on a GPU)."""
     language: str = "en"
     """Transcription language (ISO-639-1)."""
-    data_dir: Path = Path("data/stt")
-    """Writable directory for assembled models (Whisper base is joined here once)."""
+    data_dir: Path | None = None
+    """Where assembled models (Whisper base) are cached; default ``$TARS_DATA_DIR/stt``."""
 
     # OpenAI-compatible backend
     openai_base_url: str = "https://api.openai.com/v1"
