@@ -59,6 +59,9 @@ class MistralRsModel:
     """
 
     def __init__(self, path: Path, *, threads: int = 0) -> None:
+        # mistral.rs logs every load step at INFO as plain text on stderr, which would break
+        # the JSON log stream; keep its warnings and errors unless the user asks otherwise.
+        os.environ.setdefault("RUST_LOG", "warn")
         try:
             import mistralrs
         except ImportError as err:  # pragma: no cover - depends on the environment
