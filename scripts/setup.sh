@@ -34,7 +34,12 @@ install_uv() {
     if command -v uv >/dev/null 2>&1; then return 0; fi
     echo "[setup] installing uv"
     python3 -m pip install --quiet --disable-pip-version-check uv
-    command -v uv >/dev/null 2>&1 || export PATH="$(python3 -m site --user-base)/bin:$PATH"
+    # pip puts the uv binary in the interpreter's scripts folder, which is not always on PATH
+    # (pyenv shims, --user installs): add it for this script and the job it runs.
+    local scripts
+    scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+    export PATH="$PATH:$scripts:$(python3 -m site --user-base)/bin"
+    command -v uv >/dev/null 2>&1 || { echo "[setup] uv installed but not found on PATH" >&2; exit 1; }
 }
 
 install_environment() {
