@@ -52,6 +52,20 @@ def children_running(parent: int, needle: str) -> list[int]:
     return found
 
 
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and int(proc.name) != os.getpid():
+            found.append(int(proc.name))
+    return found
+
+
 def wait_until(condition, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,6 +129,9 @@ def test_up_runs_services_restarts_crashes_and_stops_broker_last(tmp_path: Path)
         if up.poll() is None:
             up.kill()
             up.communicate()
+        # A supervisor killed outright cannot stop its broker: do not leave one behind.
+        for pid in processes_mentioning(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_doctor_reports_models_and_configuration(tmp_path: Path) -> None:
