@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tars.contracts.registry import CLIENTS, SERVICES, TOPICS
+from tars.runtime.procs import die_with_parent
 
 _LOGGER = logging.getLogger(__name__)
 _PBKDF2_ITERATIONS = 101  # mosquitto_passwd's own default for $7$ hashes
@@ -186,6 +187,7 @@ class MosquittoProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

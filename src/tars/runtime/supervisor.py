@@ -18,6 +18,7 @@ from tars.runtime import broker
 from tars.runtime.bus import Message
 from tars.runtime.connect import broker_dir
 from tars.runtime.mqtt_bus import MqttBus
+from tars.runtime.procs import die_with_parent
 from tars.runtime.settings import MqttSettings, RuntimeSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class Supervisor:
             child.name,
             env=self.child_env(child.name),
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         child.started_at = time.monotonic()
         self.report.line(f"{child.name}: started (pid {child.process.pid})")
