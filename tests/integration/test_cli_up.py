@@ -66,6 +66,14 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state  # a zombie has exited
+
+
 def wait_until(condition, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,3 +162,22 @@ def test_bad_configuration_names_the_variable(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TARS_LOG_LEVEL" in result.stderr
+
+
+def test_killing_the_supervisor_outright_takes_its_children_along(tmp_path: Path) -> None:
+    up = subprocess.Popen(
+        [sys.executable, "-m", "tars", "up", LIGHT_SERVICE],
+        cwd=REPO,
+        env=cli_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: children_running(up.pid, f"run {LIGHT_SERVICE}"), 30, "the service")
+        assert processes_mentioning(str(tmp_path / "broker"))  # the broker runs
+        up.send_signal(signal.SIGKILL)
+        up.wait(10)
+        wait_until(lambda: not processes_mentioning(str(tmp_path)), 10, "the children to go away")
+    finally:
+        for pid in processes_mentioning(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
