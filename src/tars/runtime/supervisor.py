@@ -79,6 +79,8 @@ class Supervisor:
     def child_env(self, service: str) -> dict[str, str]:
         """Environment of a service process: ours plus its own broker credentials."""
         env = dict(os.environ)
+        if "TARS_LOG_FORMAT" not in env and sys.stderr.isatty():
+            env["TARS_LOG_FORMAT"] = "text"  # a person is watching: readable lines, not JSON
         if self.broker_config is not None:
             env["MQTT_URL"] = self.broker_config.url(service)
         return env
