@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from tests.support.collect import Collector
 
 from tars.contracts.character import TOPIC_CHARACTER_CURRENT, CharacterSnapshot
 from tars.contracts.llm import (
@@ -85,33 +86,14 @@ def reply(*texts: str) -> list[StreamEvent]:
     return [*(TextDelta(t) for t in texts), Finished("stop", Usage(7, len(texts)), "m1")]
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.changed = asyncio.Event()
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-        self.changed.set()
-
-    async def first(self, request_id: str) -> Message:
-        async with asyncio.timeout(5):
-            while True:
-                for message in self.messages:
-                    if message.data.id == request_id:
-                        return message
-                self.changed.clear()
-                await self.changed.wait()
-
-
 @contextlib.asynccontextmanager
 async def running(
     provider: ScriptedProvider, **settings: object
-) -> AsyncIterator[tuple[LlmService, MemoryBus, Inbox, Inbox]]:
+) -> AsyncIterator[tuple[LlmService, MemoryBus, Collector, Collector]]:
     broker = MemoryBroker()
     service = LlmService(LlmSettings(**settings), provider=provider)  # type: ignore[arg-type]
     client = MemoryBus("router", broker)
-    deltas, responses = Inbox(), Inbox()
+    deltas, responses = Collector(), Collector()
     client.subscribe(TOPIC_LLM_STREAM, deltas)
     client.subscribe(TOPIC_LLM_RESPONSE, responses)
     stop = asyncio.Event()
@@ -145,7 +127,7 @@ async def test_persona_extra_system_and_history_shape_the_prompt() -> None:
             id="r1", text="now", system="Speak French.", conversation_history=history
         )
         await client.publish(TOPIC_LLM_REQUEST, request)
-        response = await responses.first("r1")
+        response = await responses.wait_for(lambda m: m.data.id == "r1")
     messages, _, tools = provider.calls[0]
     assert messages[0].role == "system"
     assert messages[0].content.startswith("You are Robo.")
@@ -169,7 +151,7 @@ async def test_persona_extra_system_and_history_shape_the_prompt() -> None:
 async def test_non_streaming_request_publishes_only_the_response() -> None:
     async with running(ScriptedProvider([reply("Yes.")])) as (_, client, deltas, responses):
         await client.publish(TOPIC_LLM_REQUEST, LLMRequest(id="r2", text="ok?", stream=False))
-        response = await responses.first("r2")
+        response = await responses.wait_for(lambda m: m.data.id == "r2")
     assert response.data.reply == "Yes."
     assert deltas.messages == []
 
@@ -178,9 +160,9 @@ async def test_provider_errors_and_bugs_both_answer_with_an_error_code() -> None
     provider = ScriptedProvider([LLMHttpStatusError(401, "bad key"), RuntimeError("boom")])
     async with running(provider) as (service, client, _, responses):
         await client.publish(TOPIC_LLM_REQUEST, LLMRequest(id="e1", text="a"))
-        first = await responses.first("e1")
+        first = await responses.wait_for(lambda m: m.data.id == "e1")
         await client.publish(TOPIC_LLM_REQUEST, LLMRequest(id="e2", text="b"))
-        second = await responses.first("e2")
+        second = await responses.wait_for(lambda m: m.data.id == "e2")
         assert service.bus.metrics.count("errors.http_status") == 1
     assert (first.data.error_code, first.data.error) == ("http_status", "bad key")
     assert second.data.error_code == "internal"
@@ -197,8 +179,8 @@ async def test_cancel_of_a_queued_request_answers_cancelled_without_calling_the_
         await client.publish(TOPIC_LLM_CANCEL, LLMCancel(id="queued"))
         await asyncio.sleep(0.05)
         gate.set()
-        done = await responses.first("busy")
-        cancelled = await responses.first("queued")
+        done = await responses.wait_for(lambda m: m.data.id == "busy")
+        cancelled = await responses.wait_for(lambda m: m.data.id == "queued")
     assert done.data.reply == "first"
     assert cancelled.data.error_code == "cancelled"
     assert len(provider.calls) == 1
@@ -225,7 +207,7 @@ async def test_tools_from_the_registry_run_over_the_bus() -> None:
         await client.publish(TOPIC_TOOLS_REGISTRY, ToolsRegistry(tools=[spec]))
         await asyncio.sleep(0.05)
         await client.publish(TOPIC_LLM_REQUEST, LLMRequest(id="t1", text="time?"))
-        response = await responses.first("t1")
+        response = await responses.wait_for(lambda m: m.data.id == "t1")
     assert response.data.reply == "It is noon."
     assert response.data.tokens == {"prompt": 12, "completion": 2, "total": 14}
     assert seen[0].data.arguments == {"zone": "UTC"}

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.support.collect import Collector
 
 from tars.contracts.character import (
     TOPIC_CHARACTER_CURRENT,
@@ -27,7 +28,6 @@ from tars.contracts.memory import (
     MemoryFact,
     MemoryQuery,
 )
-from tars.runtime.bus import Message
 from tars.runtime.memory_bus import MemoryBroker, MemoryBus
 from tars.runtime.service import serve
 from tars.runtime.settings import RuntimeSettings
@@ -38,30 +38,10 @@ from tars.services.memory.settings import MemorySettings
 from tars.services.memory.store import MemoryStore
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.changed = asyncio.Event()
-
-    async def __call__(self, message: Message) -> None:
-        self.messages.append(message)
-        self.changed.set()
-
-    async def wait(self, predicate: object) -> Message:
-        assert callable(predicate)
-        async with asyncio.timeout(5):
-            while True:
-                for message in self.messages:
-                    if predicate(message):
-                        return message
-                self.changed.clear()
-                await self.changed.wait()
-
-
 @contextlib.asynccontextmanager
 async def running(
     data_dir: Path, **settings: object
-) -> AsyncIterator[tuple[MemoryService, MemoryBus, Inbox, Inbox]]:
+) -> AsyncIterator[tuple[MemoryService, MemoryBus, Collector, Collector]]:
     broker = MemoryBroker()
     service = MemoryService(
         MemorySettings(**settings),  # type: ignore[arg-type]
@@ -70,7 +50,7 @@ async def running(
     )
     client = MemoryBus("router", broker)
     client.expect_replies(TOPIC_MEMORY_RESULTS)
-    current, results = Inbox(), Inbox()
+    current, results = Collector(), Collector()
     client.subscribe(TOPIC_CHARACTER_CURRENT, current)
     client.subscribe(TOPIC_CHARACTER_RESULT, results)
     client_task = asyncio.create_task(client.run(), name="test:client")
@@ -79,7 +59,7 @@ async def running(
     service_bus = MemoryBus("memory", broker)
     task = asyncio.create_task(serve(service, service_bus, stop), name="test:memory")
     try:
-        await current.wait(lambda m: True)  # published once the stores are open
+        await current.wait_for(lambda m: True)  # published once the stores are open
         yield service, client, current, results
     finally:
         stop.set()
@@ -140,17 +120,17 @@ async def test_buffered_turns_are_flushed_on_shutdown(tmp_path: Path) -> None:
 async def test_character_get_update_reset_and_invalid_traits(tmp_path: Path) -> None:
     async with running(tmp_path) as (service, client, current, results):
         whole_id = await client.publish(TOPIC_CHARACTER_GET, CharacterGetRequest())
-        whole = await results.wait(lambda m: m.envelope.id == whole_id)
+        whole = await results.wait_for(lambda m: m.envelope.id == whole_id)
         bad_id = await client.publish(TOPIC_CHARACTER_GET, CharacterGetRequest(section="nope"))
-        bad = await results.wait(lambda m: m.envelope.id == bad_id)
+        bad = await results.wait_for(lambda m: m.envelope.id == bad_id)
         wrong_id = await client.publish(
             TOPIC_CHARACTER_UPDATE, CharacterTraitUpdate(trait="telepathy", value=50)
         )
-        wrong = await results.wait(lambda m: m.envelope.id == wrong_id)
+        wrong = await results.wait_for(lambda m: m.envelope.id == wrong_id)
         await client.publish(TOPIC_CHARACTER_UPDATE, CharacterTraitUpdate(trait="humor", value=20))
-        updated = await current.wait(lambda m: m.data.traits["humor"] == 20)
+        updated = await current.wait_for(lambda m: m.data.traits["humor"] == 20)
         await client.publish(TOPIC_CHARACTER_UPDATE, CharacterResetTraits(action="reset_traits"))
-        reset = await current.wait(
+        reset = await current.wait_for(
             lambda m: m.data.traits["humor"] == 75 and current.messages.index(m) > 0
         )
         assert service.bus.metrics.count("invalid_character_updates") == 1
