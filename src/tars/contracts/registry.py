@@ -80,6 +80,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     # stt
     _spec(stt.TOPIC_STT_FINAL, stt.FinalTranscript, "stt.final", "stt", *UIS),
     _spec(stt.TOPIC_STT_PARTIAL, stt.PartialTranscript, "stt.partial", "stt", qos=0),
+    _spec(stt.TOPIC_STT_REJECTED, stt.RejectedTranscript, "stt.rejected", "stt"),
+    _spec(stt.TOPIC_STT_CONTINUATION, stt.TurnContinuation, "stt.continuation", "stt"),
     # tts
     _spec(tts.TOPIC_TTS_SAY, tts.TtsSay, "tts.say", "router", "llm", "mcp", *UIS, bare_ok=True),
     _spec(tts.TOPIC_TTS_STATUS, tts.TtsStatus, "tts.status", "tts"),

@@ -10,6 +10,11 @@ from tars.contracts.base import Payload, SatelliteId, now
 
 TOPIC_STT_FINAL = "stt/final"
 TOPIC_STT_PARTIAL = "stt/partial"
+TOPIC_STT_REJECTED = "stt/rejected"
+TOPIC_STT_CONTINUATION = "stt/continuation"
+
+ListenReason = Literal["wake", "interrupt", "followup", "live", "continuation"]
+"""Why stt was listening to an utterance: the window that let it through."""
 
 
 class _Transcript(Payload):
@@ -40,6 +45,13 @@ class FinalTranscript(_Transcript):
     """Time spent in the recogniser for this final, milliseconds."""
     source: Literal["voice", "text"] | None = None
     """Voice from a microphone, or text typed into a UI or `tars ask`."""
+    heard_in: ListenReason | None = None
+    """The listening window that let this utterance through (voice finals only)."""
+    continues: str | None = None
+    """``utt_id`` of an earlier final this one replaces: the user kept speaking after it, and
+    ``text`` holds the whole request, both parts."""
+    turn_complete: float | None = Field(default=None, ge=0.0, le=1.0)
+    """The turn model's probability that the user had finished, 0..1 (None: not run)."""
 
 
 class PartialTranscript(_Transcript):
@@ -47,3 +59,39 @@ class PartialTranscript(_Transcript):
 
     is_final: Literal[False] = False
     """Always false for a partial transcript."""
+
+
+class RejectedTranscript(Payload):
+    """An utterance stt heard, was listening to, and did not publish as a final."""
+
+    text: str
+    """What the transcriber made of it (may be empty)."""
+    filter: str
+    """Stable name of the check that rejected it (``common_words``, ``no_speech``, ``empty``...)."""
+    reason: str
+    """Human-readable reason with the measured value and the threshold."""
+    heard_in: ListenReason
+    """The listening window the utterance fell in."""
+    utt_id: str | None = None
+    """Id of the utterance (its partials carried the same id)."""
+    satellite: SatelliteId | None = None
+    """Satellite the speech came from."""
+    ts: float = Field(default_factory=now)
+    """When the rejection was decided, Unix seconds."""
+
+
+class TurnContinuation(Payload):
+    """The user started speaking again right after a final: the turn is not over.
+
+    A final with ``continues`` set to ``utt_id`` follows (or a rejection, if the new speech
+    turns out to be noise). The reply to the earlier final should stop now.
+    """
+
+    utt_id: str
+    """``utt_id`` of the final being continued."""
+    satellite: SatelliteId | None = None
+    """Satellite the speech came from."""
+    gap_s: float = Field(ge=0.0)
+    """Silence between the end of that final's speech and the new speech, seconds."""
+    ts: float = Field(default_factory=now)
+    """When the new speech started, Unix seconds."""

@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 import tars.services
-from tars.runtime.settings import MqttSettings, RuntimeSettings
+from tars.runtime.settings import ConversationSettings, MqttSettings, RuntimeSettings
 
 
 def settings_classes() -> list[type[BaseSettings]]:
     """Every settings model: the shared ones, then each service's, in name order."""
-    classes: list[type[BaseSettings]] = [RuntimeSettings, MqttSettings]
+    classes: list[type[BaseSettings]] = [RuntimeSettings, ConversationSettings, MqttSettings]
     for module_info in sorted(pkgutil.iter_modules(tars.services.__path__), key=lambda m: m.name):
         if not module_info.ispkg:
             continue

@@ -79,6 +79,31 @@ class RuntimeSettings(TarsSettings):
     """How often metrics are published, seconds."""
 
 
+class ConversationSettings(TarsSettings):
+    """The conversation clock shared by stt and router (env prefix ``TARS_``).
+
+    Both services read this one model, so the windows and the wake phrases they act on can
+    never disagree.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TARS_")
+
+    wake_phrases: str = "hey tars|okay nabu|ok nabu|hey nabu|hey jarvis|hey mycroft|alexa"
+    """Wake phrases stripped from the start of a transcript, "|"-separated."""
+    wake_window_s: float = Field(default=8.0, gt=0)
+    """After a wake word, how long a request may take to start, seconds (py-tars 8)."""
+    followup_window_s: float = Field(default=10.0, ge=0)
+    """After a spoken reply, how long a follow-up needs no wake word, seconds (0 = off)."""
+    continuation_window_s: float = Field(default=1.5, ge=0)
+    """Speech starting this soon after a final continues that turn, seconds (0 = off)."""
+    live_mode: bool = False
+    """Start in live mode: every utterance is addressed to TARS, no wake word needed."""
+
+    def phrases(self) -> tuple[str, ...]:
+        """The wake phrases as a tuple of stripped, non-empty strings."""
+        return tuple(part.strip() for part in self.wake_phrases.split("|") if part.strip())
+
+
 def describe_settings_error(error: ValidationError, settings_class: type[BaseSettings]) -> str:
     """Turn a settings validation error into lines naming the environment variables to fix."""
     prefix = str(settings_class.model_config.get("env_prefix", ""))
