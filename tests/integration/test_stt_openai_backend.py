@@ -16,6 +16,7 @@ from tars.contracts.audio import pcm_topic
 from tars.contracts.health import health_topic
 from tars.contracts.stt import TOPIC_STT_FINAL
 from tars.runtime.service import serve
+from tars.runtime.settings import ConversationSettings
 from tars.services.stt.service import SttService
 from tars.services.stt.settings import SttSettings
 
@@ -35,10 +36,8 @@ async def test_live_utterance_is_transcribed_by_the_http_backend(
 
 
 async def _run(mqtt_broker: TestBroker, server: Server) -> None:
-    settings = SttSettings(
-        backend="openai", openai_base_url=server.url, live_mode=True, streaming_partials=False
-    )
-    service = SttService(settings)
+    settings = SttSettings(backend="openai", openai_base_url=server.url, streaming_partials=False)
+    service = SttService(settings, conversation=ConversationSettings(live_mode=True))
     mic, watcher = mqtt_broker.bus("mic", health=False), mqtt_broker.bus("ui", health=False)
     finals, health = Collector(), Collector()
     watcher.subscribe(TOPIC_STT_FINAL, finals)

@@ -18,6 +18,8 @@ GOOD = Candidate(
     no_speech_prob=0.05,
     avg_logprob=-0.3,
 )
+WEAK = dataclasses.replace(GOOD, no_speech_prob=0.45)
+"""Passes the acoustic gates, but the no-speech head has doubts: the text gates apply."""
 NOW = FilterContext(now=100.0)
 
 
@@ -36,16 +38,53 @@ def test_a_clean_command_passes() -> None:
         ({"duration_s": 0.45}, "duration"),
         ({"rms": 200.0}, "rms"),
         ({"active_ratio": 0.2}, "active_ratio"),
-        ({"text": "Hm"}, "length"),
-        ({"text": "It 42 12 99 1"}, "alpha_ratio"),
-        ({"text": "Turn on the lights?!?!?!?!?"}, "punct_ratio"),
-        ({"text": "Subtitles provided by amara community volunteers"}, "common_words"),
         ({"no_speech_prob": 0.7}, "no_speech"),
         ({"avg_logprob": -1.3}, "avg_logprob"),
     ],
 )
-def test_each_quality_gate(changes: dict[str, object], expected: str) -> None:
+def test_each_acoustic_gate(changes: dict[str, object], expected: str) -> None:
     assert rejected_by(dataclasses.replace(GOOD, **changes)) == expected  # type: ignore[arg-type]
+
+
+TEXT_GATES = [
+    ({"text": "Hm"}, "length"),
+    ({"text": "It 42 12 99 1"}, "alpha_ratio"),
+    ({"text": "Turn on the lights?!?!?!?!?"}, "punct_ratio"),
+    ({"text": "Subtitles provided by amara community volunteers"}, "common_words"),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), TEXT_GATES)
+def test_each_text_gate_applies_when_the_evidence_is_weak(
+    changes: dict[str, object], expected: str
+) -> None:
+    assert rejected_by(dataclasses.replace(WEAK, **changes)) == expected  # type: ignore[arg-type]
+
+
+# "Hm" is left to the always-on lexical gate, whatever the evidence.
+@pytest.mark.parametrize(("changes", "expected"), TEXT_GATES[1:])
+def test_text_gates_never_reject_clear_speech(changes: dict[str, object], expected: str) -> None:
+    assert rejected_by(dataclasses.replace(GOOD, **changes)) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "doubt", [{"no_speech_prob": 0.45}, {"avg_logprob": -0.9}, {"active_ratio": 0.35}]
+)
+def test_any_weak_acoustic_score_brings_back_the_text_gates(doubt: dict[str, object]) -> None:
+    hallucination = dataclasses.replace(GOOD, **doubt)  # type: ignore[arg-type]
+    hallucination = dataclasses.replace(hallucination, text="Subtitles provided by amara fans")
+    assert rejected_by(hallucination) == "common_words"
+
+
+def test_a_confident_long_request_passes() -> None:
+    # py-tars rejected this (common-word ratio 0.32 < 0.40) and the user heard nothing.
+    request = dataclasses.replace(
+        GOOD,
+        text="Say the quick brown fox jumps over the lazy dog and runs all the way home "
+        "across the wide green fields past the old mill.",
+        duration_s=6.5,
+    )
+    assert rejected_by(request) is None
 
 
 def test_rejection_reason_names_value_and_threshold() -> None:
@@ -67,7 +106,7 @@ def test_unknown_scores_skip_only_their_gates() -> None:
 
 
 def test_response_window_lowers_the_common_word_ratio() -> None:
-    answer = dataclasses.replace(GOOD, text="Paris obviously darling, my Francois friend")
+    answer = dataclasses.replace(WEAK, text="Paris obviously darling, my Francois friend")
     assert rejected_by(answer) == "common_words"
     assert rejected_by(answer, FilterContext(now=100.0, in_response_window=True)) is None
     allowed_words = Thresholds(common_words_extra=("paris", "obviously", "darling"))

@@ -1,22 +1,24 @@
-"""The stt service's gating, wake-phrase handling and publishing, with fake engines."""
+"""The stt service's gating, turn decisions, continuations and publishing, with fake engines."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import pytest
+from tests.support.collect import Collector
 
 from tars.audio.pcm import SAMPLE_RATE, Int16Array, int16_to_bytes, rms, silence, tone
-from tars.contracts.stt import TOPIC_STT_FINAL
+from tars.contracts.conversation import RouterState, router_state_topic
+from tars.contracts.stt import TOPIC_STT_CONTINUATION, TOPIC_STT_FINAL, TOPIC_STT_REJECTED
 from tars.contracts.tts import TOPIC_TTS_STATUS, TtsStatus
 from tars.contracts.wake import TOPIC_WAKE_EVENT, WakeEvent
 from tars.runtime.bus import Message
 from tars.runtime.memory_bus import MemoryBroker, MemoryBus
 from tars.runtime.service import serve
+from tars.runtime.settings import ConversationSettings
 from tars.services.stt.endpoint import SegmenterConfig, UtteranceSegmenter
 from tars.services.stt.service import SttService
 from tars.services.stt.session import Gate, TimeMap, Window, cut_audio, strip_wake_phrase
@@ -37,13 +39,36 @@ class LoudVad:
 
 
 class FixedTranscriber:
-    def __init__(self, text: str) -> None:
-        self.text = text
+    """Returns ``text`` (or ``longer`` for audio longer than ``longer_after_s``)."""
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        longer: str = "",
+        longer_after_s: float = 99.0,
+        scores: tuple[float, float, float] = (0.9, 0.01, -0.1),
+    ) -> None:
+        self.text, self.longer, self.longer_after_s = text, longer, longer_after_s
+        self.scores = scores
         self.calls: list[int] = []
 
     def transcribe(self, samples: Int16Array) -> Transcript:
         self.calls.append(samples.size)
-        return Transcript(self.text, 0.9, 0.01, -0.1, "en", samples.size / SAMPLE_RATE, 0.01)
+        duration = samples.size / SAMPLE_RATE
+        text = self.longer if duration > self.longer_after_s else self.text
+        confidence, no_speech, logprob = self.scores
+        return Transcript(text, confidence, no_speech, logprob, "en", duration, 0.01)
+
+
+class FixedTurnModel:
+    def __init__(self, probability: float) -> None:
+        self.probability = probability
+        self.calls = 0
+
+    def complete_probability(self, samples: Int16Array) -> float:
+        self.calls += 1
+        return self.probability
 
 
 def test_strip_wake_phrase() -> None:
@@ -84,22 +109,19 @@ def test_gate_decisions() -> None:
 
 
 @contextlib.asynccontextmanager
-async def stt_running(service: SttService) -> AsyncIterator[tuple[MemoryBus, list[Message]]]:
+async def stt_running(service: SttService) -> AsyncIterator[tuple[MemoryBus, Collector]]:
     broker = MemoryBroker()
     client = MemoryBus("cli", broker)
-    finals: list[Message] = []
-
-    async def collect(message: Message) -> None:
-        finals.append(message)
-
-    client.subscribe(TOPIC_STT_FINAL, collect)
+    seen = Collector()
+    for topic in (TOPIC_STT_FINAL, TOPIC_STT_REJECTED, TOPIC_STT_CONTINUATION):
+        client.subscribe(topic, seen)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(service, MemoryBus("stt", broker), stop), name="test:stt")
     client_task = asyncio.create_task(client.run(), name="test:client")
     try:
         await client.wait_connected()
         await asyncio.wait_for(service._ready.wait(), 2)
-        yield client, finals
+        yield client, seen
     finally:
         stop.set()
         await asyncio.gather(task, return_exceptions=True)
@@ -107,13 +129,23 @@ async def stt_running(service: SttService) -> AsyncIterator[tuple[MemoryBus, lis
         await asyncio.gather(client_task, return_exceptions=True)
 
 
-def make_service(text: str, **overrides: object) -> tuple[SttService, FixedTranscriber]:
+def make_service(
+    transcriber: FixedTranscriber | str,
+    *,
+    live: bool = False,
+    turn: float = 0.9,
+    pause_ms: int = 0,
+    **overrides: object,
+) -> tuple[SttService, FixedTranscriber]:
     settings = SttSettings(**overrides)  # type: ignore[arg-type]
-    transcriber = FixedTranscriber(text)
-    config = SegmenterConfig(noise_gate=None, pause_partial_ms=0)
+    if isinstance(transcriber, str):
+        transcriber = FixedTranscriber(transcriber)
+    config = SegmenterConfig(noise_gate=None, pause_partial_ms=pause_ms)
     service = SttService(
         settings,
+        conversation=ConversationSettings(live_mode=live),
         transcriber=transcriber,
+        turn_model=FixedTurnModel(turn),
         segmenter_factory=lambda: UtteranceSegmenter(LoudVad(), config),
     )
     return service, transcriber
@@ -127,34 +159,56 @@ async def send(bus: MemoryBus, satellite: str, audio: Int16Array, start: float) 
         await asyncio.sleep(0)
 
 
-SPEECH = np.concatenate([silence(0.5), tone(1.5, 300.0, amplitude=8000.0), silence(1.5)])
+def speech(*seconds: float, gap_s: float = 0.0) -> Int16Array:
+    """Silence, tone bursts of the given lengths ``gap_s`` apart, then trailing silence."""
+    parts: list[Int16Array] = [silence(0.5)]
+    for index, length in enumerate(seconds):
+        if index:
+            parts.append(silence(gap_s))
+        parts.append(tone(length, 300.0, amplitude=8000.0))
+    parts.append(silence(3.0))
+    return np.concatenate(parts)
 
 
-async def wait_finals(finals: list[Message], count: int, limit_s: float = 2.0) -> None:
-    deadline = time.monotonic() + limit_s
-    for _ in range(round(limit_s / 0.02)):
-        if len(finals) >= count or time.monotonic() > deadline:
-            return
-        await asyncio.sleep(0.02)
+SPEECH = speech(1.5)
+
+
+def on(topic: str, **fields: object) -> Callable[[Message], bool]:
+    def matches(message: Message) -> bool:
+        return message.topic == topic and all(
+            getattr(message.data, key) == value for key, value in fields.items()
+        )
+
+    return matches
+
+
+async def counter(service: SttService, name: str, at_least: int = 1) -> int:
+    """Wait until the service has counted ``name`` (the proof that input was processed)."""
+    for _ in range(500):
+        value = service.bus.metrics.snapshot().counters.get(name, 0)
+        if value >= at_least:
+            return value
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"{name} never reached {at_least}")
 
 
 async def test_no_wake_no_final_then_wake_gives_final_without_wake_word() -> None:
     service, transcriber = make_service("Okay Nabu, turn on the kitchen lights.")
-    async with stt_running(service) as (client, finals):
+    async with stt_running(service) as (client, seen):
         await send(client, "kitchen", SPEECH, 1000.0)
-        await asyncio.sleep(0.3)
-        assert finals == []
+        await counter(service, "gated.not_listening")
+        assert seen.messages == []
         # The wake word ends 0.5 s into the speech; the event arrives after the audio.
         await send(client, "kitchen", SPEECH, 2000.0)
         await client.publish(
             TOPIC_WAKE_EVENT, WakeEvent(type="wake", ts=2001.0, satellite="kitchen")
         )
-        await wait_finals(finals, 1)
-    assert len(finals) == 1
-    final = finals[0].data
+        final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
     assert final.text == "turn on the kitchen lights."
     assert final.satellite == "kitchen"
     assert final.source == "voice"
+    assert final.heard_in == "wake"
+    assert final.continues is None
     assert final.speech_start_ts == pytest.approx(2001.0, abs=0.05)
     assert final.speech_end_ts == pytest.approx(2002.0, abs=0.1)
     # The audio handed to the recogniser starts shortly before the wake word's end.
@@ -162,23 +216,126 @@ async def test_no_wake_no_final_then_wake_gives_final_without_wake_word() -> Non
 
 
 async def test_live_mode_and_tts_mute() -> None:
-    service, _ = make_service("Turn on the kitchen lights.", live_mode=True)
-    async with stt_running(service) as (client, finals):
+    service, _ = make_service("Turn on the kitchen lights.", live=True)
+    async with stt_running(service) as (client, seen):
         await client.publish(
             TOPIC_TTS_STATUS, TtsStatus(event="speaking_start", utt_id="r1", satellite="den")
         )
         await send(client, "den", SPEECH, 1000.0)
-        await asyncio.sleep(0.3)
-        assert finals == []  # muted while TTS speaks there
+        await counter(service, "gated.muted_tts")  # muted while TTS speaks there
         await send(client, "hall", SPEECH, 1000.0)
-        await wait_finals(finals, 1)
-    assert [f.data.satellite for f in finals] == ["hall"]
+        await seen.wait_for(on(TOPIC_STT_FINAL))
+    assert [m.data.satellite for m in seen.messages] == ["hall"]
 
 
-async def test_filter_rejection_is_counted() -> None:
-    service, _ = make_service("Okay Nabu.", live_mode=True)
-    async with stt_running(service) as (client, finals):
+async def test_live_mode_switched_by_the_router_opens_the_gate() -> None:
+    service, _ = make_service("Turn on the kitchen lights.")
+    async with stt_running(service) as (client, seen):
         await send(client, "den", SPEECH, 1000.0)
-        await asyncio.sleep(0.3)
-    assert finals == []
-    assert service.bus.metrics.snapshot().counters.get("rejected.empty") == 1
+        await counter(service, "gated.not_listening")
+        await client.publish(
+            router_state_topic("den"), RouterState(satellite="den", phase="idle", live_mode=True)
+        )
+        await send(client, "den", SPEECH, 1010.0)
+        final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
+    assert final.heard_in == "live"
+
+
+async def test_wake_phrase_alone_is_counted_not_published() -> None:
+    service, _ = make_service("Okay Nabu.", live=True)
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", SPEECH, 1000.0)
+        await counter(service, "wake_phrase_only")
+    assert seen.messages == []
+
+
+async def test_a_rejection_is_published_with_its_reason() -> None:
+    weak = FixedTranscriber("Zxcv qwrt plmkn vbgh.", scores=(0.3, 0.5, -1.0))
+    service, _ = make_service(weak, live=True)
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", SPEECH, 1000.0)
+        rejected = (await seen.wait_for(on(TOPIC_STT_REJECTED))).data
+    assert rejected.filter == "common_words"
+    assert "common-word ratio" in rejected.reason
+    assert rejected.text == "Zxcv qwrt plmkn vbgh."
+    assert rejected.heard_in == "live"
+    assert rejected.satellite == "den"
+    assert not seen.matching(on(TOPIC_STT_FINAL))
+
+
+async def test_a_confident_unusual_request_passes_the_filters() -> None:
+    text = (
+        "Say the quick brown fox jumps over the lazy dog and runs all the way home across "
+        "the wide green fields past the old mill."
+    )
+    confident = FixedTranscriber(text, scores=(0.8, 0.02, -0.25))
+    service, _ = make_service(confident, live=True)
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", speech(4.0), 1000.0)
+        final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
+    assert final.text == text
+
+
+async def test_speech_right_after_a_final_continues_the_turn() -> None:
+    # One request with a 0.8 s pause: the 0.6 s hangover ends it early, then the user goes on.
+    transcriber = FixedTranscriber(
+        "Remind me to water the plants.",
+        longer="Remind me to water the plants on Sunday.",
+        longer_after_s=2.5,
+    )
+    service, _ = make_service(transcriber, live=True, end_of_turn="fixed")
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", speech(1.2, 0.8, gap_s=0.8), 1000.0)
+        first = (await seen.wait_for(on(TOPIC_STT_FINAL, continues=None))).data
+        continued = await seen.wait_for(on(TOPIC_STT_CONTINUATION))
+        whole = (await seen.wait_for(on(TOPIC_STT_FINAL, continues=first.utt_id))).data
+    assert first.text == "Remind me to water the plants."
+    assert continued.data.utt_id == first.utt_id
+    assert continued.data.gap_s == pytest.approx(0.8, abs=0.1)
+    assert whole.text == "Remind me to water the plants on Sunday."
+    assert whole.utt_id != first.utt_id
+    assert whole.heard_in == "continuation"
+    assert whole.speech_start_ts == pytest.approx(first.speech_start_ts)
+    # The whole request was transcribed in one piece: both parts and the pause between.
+    assert transcriber.calls[-1] > 2.5 * SAMPLE_RATE
+
+
+async def test_speech_long_after_a_final_is_a_new_turn() -> None:
+    transcriber = FixedTranscriber(
+        "Turn on the kitchen lights.", longer="And the hall lights.", longer_after_s=1.6
+    )
+    service, _ = make_service(transcriber, live=True, end_of_turn="fixed")
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", speech(1.0, 1.5, gap_s=2.0), 1000.0)
+        await seen.wait_for(on(TOPIC_STT_FINAL), since=1)
+    finals = seen.matching(on(TOPIC_STT_FINAL))
+    assert [f.data.continues for f in finals] == [None, None]
+    assert not seen.matching(on(TOPIC_STT_CONTINUATION))
+
+
+async def test_a_pause_the_signals_call_incomplete_keeps_listening() -> None:
+    # The turn model hears an unfinished voice and the words trail off: a 1.2 s pause, far
+    # beyond the fixed 0.6 s hangover, stays inside one utterance.
+    transcriber = FixedTranscriber(
+        "Set a timer for", longer="Set a timer for ten minutes.", longer_after_s=2.0
+    )
+    service, model = make_service(transcriber, live=True, turn=0.1, pause_ms=64)
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", speech(1.0, 0.8, gap_s=1.2), 1000.0)
+        final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
+    assert final.text == "Set a timer for ten minutes."
+    assert final.speech_end_ts == pytest.approx(1000.5 + 1.0 + 1.2 + 0.8, abs=0.1)
+    assert final.turn_complete == pytest.approx(0.1)
+    assert service.bus.metrics.snapshot().counters.get("turn.incomplete") == 1
+    assert len(seen.matching(on(TOPIC_STT_FINAL))) == 1
+
+
+async def test_a_pause_both_signals_call_complete_ends_the_turn() -> None:
+    service, _ = make_service("What time is it?", live=True, turn=0.95, pause_ms=64)
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", SPEECH, 1000.0)
+        final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
+    assert final.turn_complete == pytest.approx(0.95)
+    counters = service.bus.metrics.snapshot().counters
+    assert counters.get("turn.complete") == 1
+    assert counters.get("pause_transcript_reused") == 1

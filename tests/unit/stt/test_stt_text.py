@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tars.services.stt.turn import hangover_for, looks_complete, partial_worth_publishing
+from tars.services.stt.turn import EndOfTurnPolicy, looks_complete, partial_worth_publishing
 from tars.services.stt.wer import corpus_wer, edit_distance, normalise_words, number_words, wer
 
 
@@ -26,9 +26,28 @@ def test_looks_complete(text: str, complete: bool) -> None:
     assert looks_complete(text) is complete
 
 
-def test_hangover_for() -> None:
-    assert hangover_for("What time is it?", 600, 250) == 250
-    assert hangover_for("Set a timer for", 600, 250) == 600
+def test_model_policy_needs_both_signals_to_end_early() -> None:
+    policy = EndOfTurnPolicy(complete_ms=150, unsure_ms=1000, incomplete_ms=2500)
+    both = policy.decide("What time is it?", 0.9)
+    assert (both.verdict, both.hangover_ms, both.probability) == ("complete", 150, 0.9)
+    # Either signal alone is not enough: a flat synthetic voice, or Whisper's full stop.
+    assert policy.decide("What time is it?", 0.2).verdict == "unsure"
+    assert policy.decide("Set a timer for", 0.97).hangover_ms == 1000
+    neither = policy.decide("Set a timer for", 0.1)
+    assert (neither.verdict, neither.hangover_ms) == ("incomplete", 2500)
+    # No words yet, or no model result: never end early.
+    assert policy.decide("", 0.99).verdict == "unsure"
+    assert policy.decide("What time is it?", None).verdict == "unsure"
+    assert policy.uses_model
+
+
+def test_punctuation_and_fixed_policies() -> None:
+    old = EndOfTurnPolicy(mode="punctuation", default_ms=600, punctuation_ms=250)
+    assert old.decide("What time is it?", None).hangover_ms == 250
+    assert old.decide("Set a timer for", None).hangover_ms == 600
+    assert not old.uses_model
+    fixed = EndOfTurnPolicy(mode="fixed", default_ms=600)
+    assert fixed.decide("What time is it?", 0.99).hangover_ms == 600
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from tars.services.stt.endpoint import SegmenterConfig, UtteranceSegmenter
 from tars.services.stt.filter_rules import Thresholds, build_chain
-from tars.services.stt.filters import FilterChain
+from tars.services.stt.filters import Evidence, FilterChain
 from tars.services.stt.noise import NoiseFloorConfig
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.transcriber import Transcriber
+from tars.services.stt.turn import EndOfTurnPolicy
+from tars.services.stt.turn_model import TurnModel
 from tars.services.stt.vad import SileroVad, VoiceActivityDetector
 
 
@@ -88,6 +90,11 @@ def filter_thresholds(settings: SttSettings) -> Thresholds:
         max_no_speech=settings.no_speech_max,
         min_avg_logprob=settings.avg_logprob_min,
         bypass_confidence=settings.confidence_bypass,
+        evidence=Evidence(
+            max_no_speech=settings.strong_no_speech_max,
+            min_avg_logprob=settings.strong_logprob_min,
+            min_active_ratio=settings.strong_active_ratio_min,
+        ),
         cough_phrases=settings.cough_phrases,
         cough_min_duration_s=settings.cough_min_duration_ms / 1000,
         cough_min_active_ratio=settings.cough_active_min_ratio,
@@ -103,3 +110,27 @@ def filter_thresholds(settings: SttSettings) -> Thresholds:
 def build_filter_chain(settings: SttSettings) -> FilterChain:
     """The py-tars suppression chain with the configured thresholds."""
     return build_chain(filter_thresholds(settings))
+
+
+def build_turn_policy(settings: SttSettings) -> EndOfTurnPolicy:
+    """The end-of-turn policy from settings."""
+    return EndOfTurnPolicy(
+        mode=settings.end_of_turn,
+        threshold=settings.turn_threshold,
+        complete_ms=settings.turn_complete_hangover_ms,
+        unsure_ms=settings.turn_unsure_hangover_ms,
+        incomplete_ms=settings.turn_incomplete_hangover_ms,
+        default_ms=settings.hangover_ms,
+        punctuation_ms=settings.short_hangover_ms,
+    )
+
+
+def build_turn_model(settings: SttSettings) -> TurnModel | None:
+    """The turn model when the policy uses one (loading blocks: call it off the loop)."""
+    if settings.end_of_turn != "model":
+        return None
+    from tars.services.stt.turn_model import SmartTurnModel
+
+    model = SmartTurnModel(settings.turn_model_path, threads=settings.turn_model_threads)
+    model.warm_up()
+    return model

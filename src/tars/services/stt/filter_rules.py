@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from tars.services.stt.filters import (
     Candidate,
+    Evidence,
     FilterChain,
     FilterContext,
     TranscriptFilter,
@@ -49,6 +50,7 @@ class Thresholds:
     max_no_speech: float = 0.6
     min_avg_logprob: float = -1.2
     bypass_confidence: float = 0.95
+    evidence: Evidence = Evidence()
     cough_phrases: tuple[str, ...] = ("thank you", "hello", "okay", "hi")
     cough_min_duration_s: float = 0.6
     cough_min_active_ratio: float = 0.25
@@ -323,16 +325,18 @@ def build_chain(
     """
     t = thresholds or Thresholds()
     words = COMMON_WORDS | {w.lower() for w in (*t.common_words_extra, *extra_words)}
-    gated: list[TranscriptFilter] = [
+    acoustic: list[TranscriptFilter] = [
         MinDuration(t.min_duration_s),
         MinRms(t.min_rms),
         MinActiveRatio(t.min_active_ratio),
+        MaxNoSpeech(t.max_no_speech),
+        MinAvgLogprob(t.min_avg_logprob),
+    ]
+    text: list[TranscriptFilter] = [
         MinLength(t.min_length),
         MinAlphaRatio(t.min_alpha_ratio),
         MaxPunctRatio(t.max_punct_ratio),
         CommonWordRatio(words, t.min_common_ratio, t.min_common_ratio_response),
-        MaxNoSpeech(t.max_no_speech),
-        MinAvgLogprob(t.min_avg_logprob),
     ]
     always: list[TranscriptFilter] = [
         CoughGuard(
@@ -347,5 +351,10 @@ def build_chain(
         RecentRepeat(t.recent_count, t.repeat_cooldown_s),
     ]
     return FilterChain(
-        gated, always, bypass_confidence=t.bypass_confidence, allowed_short=t.allowed_short
+        acoustic,
+        text,
+        always,
+        bypass_confidence=t.bypass_confidence,
+        evidence=t.evidence,
+        allowed_short=t.allowed_short,
     )

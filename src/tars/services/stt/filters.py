@@ -1,11 +1,14 @@
 """The transcript suppression chain (py-tars ``suppression.py``, same thresholds).
 
 A `FilterChain` runs small filter objects in order and returns the first
-`Rejection`, which the service logs with its reason. Two groups, as in py-tars:
+`Rejection`, which the service publishes with its reason. Three groups:
 
-* quality gates (duration, RMS, active ratio, length, alphabetic and
-  punctuation ratios, common-word ratio, no-speech and log-prob), all skipped
-  when the transcript's confidence is above ``bypass_confidence`` (0.95);
+* acoustic gates (duration, RMS, active ratio, no-speech and log-prob), skipped
+  when the transcript's confidence is above ``bypass_confidence`` (0.95), as in py-tars;
+* text gates (length, alphabetic and punctuation ratios, common-word ratio), which
+  guess at hallucinations from the words alone. They apply only when the acoustic
+  evidence is weak (`Evidence`): py-tars applied them to everything, and its
+  common-word ratio rejected clear, confidently transcribed requests with unusual words;
 * checks that always apply: cough guard, lexical gate, repeat of the last
   published text, echo of recent TTS text and recent-phrase repeat.
 
@@ -55,6 +58,30 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """Thresholds above which the audio itself shows a transcript is real speech.
+
+    Whisper's hallucinations come from noise, silence and clicks: the decoder doubts its
+    tokens (low mean log-probability), its no-speech head fires, or the VAD heard speech in
+    only a few windows. A transcript clear on all three is not judged by its words.
+    """
+
+    max_no_speech: float = 0.3
+    min_avg_logprob: float = -0.8
+    min_active_ratio: float = 0.4
+
+    def strong(self, candidate: Candidate) -> bool:
+        """Whether ``candidate``'s audio is clearly speech (unknown scores are not)."""
+        return (
+            candidate.no_speech_prob is not None
+            and candidate.no_speech_prob <= self.max_no_speech
+            and candidate.avg_logprob is not None
+            and candidate.avg_logprob >= self.min_avg_logprob
+            and candidate.active_ratio >= self.min_active_ratio
+        )
+
+
+@dataclass(frozen=True)
 class FilterContext:
     """What the filters need to know besides the candidate."""
 
@@ -92,28 +119,34 @@ class TranscriptFilter(Protocol):
 
 
 class FilterChain:
-    """Runs quality gates, then the always-on checks, and returns the first rejection.
+    """Runs acoustic gates, text gates, then the always-on checks; returns the first rejection.
 
     Args:
-        gated: Filters skipped when confidence exceeds ``bypass_confidence``.
+        acoustic: Filters skipped when confidence exceeds ``bypass_confidence``.
+        text: Filters that apply only when the acoustic evidence is weak.
         always: Filters that apply whatever the confidence.
-        bypass_confidence: Confidence above which ``gated`` is skipped.
-        allowed_short: Normalised texts that skip ``gated`` and ``exemptible`` filters.
+        bypass_confidence: Confidence above which ``acoustic`` and ``text`` are skipped.
+        evidence: What counts as strong acoustic evidence.
+        allowed_short: Normalised texts that skip the gates and ``exemptible`` filters.
         exemptible: Names of ``always`` filters that ``allowed_short`` texts skip.
     """
 
     def __init__(
         self,
-        gated: Sequence[TranscriptFilter],
+        acoustic: Sequence[TranscriptFilter],
+        text: Sequence[TranscriptFilter],
         always: Sequence[TranscriptFilter],
         *,
         bypass_confidence: float = 0.95,
+        evidence: Evidence | None = None,
         allowed_short: Iterable[str] = (),
         exemptible: Iterable[str] = ("cough", "lexical"),
     ) -> None:
-        self._gated = tuple(gated)
+        self._acoustic = tuple(acoustic)
+        self._text = tuple(text)
         self._always = tuple(always)
         self._bypass = bypass_confidence
+        self._evidence = evidence or Evidence()
         self._allowed = frozenset(normalise(text) for text in allowed_short)
         self._exemptible = frozenset(exemptible)
 
@@ -123,7 +156,9 @@ class FilterChain:
         confident = candidate.confidence is not None and candidate.confidence > self._bypass
         filters: list[TranscriptFilter] = []
         if not (allowed or confident):
-            filters.extend(self._gated)
+            filters.extend(self._acoustic)
+            if not self._evidence.strong(candidate):
+                filters.extend(self._text)
         filters.extend(f for f in self._always if not (allowed and f.name in self._exemptible))
         for rule in filters:
             reason = rule.check(candidate, context)

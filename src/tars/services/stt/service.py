@@ -1,44 +1,42 @@
-"""Speech-to-text service: VAD per satellite, gated transcription, filtered finals.
+"""Speech-to-text service: segmenter -> turn decision -> transcriber -> filters -> publish.
 
-Audio arrives on ``audio/+/pcm``. Each satellite has a `_Stream` with its own segmenter
-(Silero VAD) and a worker task that hands batches of frames to a thread, so VAD and
-Whisper never run on the event loop and each satellite stays in order. The VAD sees every
-frame; the gate (`tars.services.stt.session.Gate`) decides per utterance, in audio time,
-whether it is transcribed: after a wake or barge-in (from the end of the wake word), in
-the follow-up window after a reply, or always in live mode, and never while TTS speaks on
-that satellite unless a barge-in opened it.
+Audio arrives on ``audio/+/pcm``. Each satellite has a `SatelliteStream` with its own
+segmenter (Silero VAD) and a worker task that hands batches of frames to a thread, so VAD,
+turn model and Whisper never run on the event loop and each satellite stays in order.
 
-End of turn follows the segmenter's recipe: each pause partial is transcribed at once; when
-it reads as a finished request the hangover is shortened, and when the utterance then ends
-at the same point that transcript is published as the final without decoding again.
+One utterance, in order:
+
+1. The segmenter reports speech, pauses and the end of the utterance (`endpoint`).
+2. The gate says whether anybody is listening (`session.Gate`: wake word, follow-up window,
+   live mode; muted while TTS speaks), in audio time. Speech that starts within the
+   continuation window after a final continues that turn (`stream.SatelliteStream`).
+3. At each pause the transcript so far and the turn model vote on the end of turn
+   (`turn.EndOfTurnPolicy`), which sets how much more silence ends the utterance.
+4. The final transcript (the pause transcript when no speech followed) goes through the
+   filter chain (`filters`); a rejection is published on ``stt/rejected`` with its reason,
+   a final on ``stt/final``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from tars.audio.pcm import SAMPLE_RATE, Int16Array
 from tars.contracts.audio import PCM_PATTERN, satellite_of
 from tars.contracts.base import new_id
-from tars.contracts.stt import (
-    TOPIC_STT_FINAL,
-    TOPIC_STT_PARTIAL,
-    FinalTranscript,
-    PartialTranscript,
-)
+from tars.contracts.conversation import ROUTER_STATE_PATTERN
+from tars.contracts.stt import TOPIC_STT_CONTINUATION, TurnContinuation
 from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS
 from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime.bus import Bus, Message, RawMessage
 from tars.runtime.logs import log_context
-from tars.runtime.settings import RuntimeSettings
+from tars.runtime.settings import ConversationSettings, RuntimeSettings
 from tars.services.stt.endpoint import (
     PartialDue,
     SegmenterEvent,
@@ -46,20 +44,25 @@ from tars.services.stt.endpoint import (
     UtteranceEnded,
     UtteranceSegmenter,
 )
-from tars.services.stt.factory import build_filter_chain, build_segmenter, build_transcriber
-from tars.services.stt.filters import Candidate, FilterContext, RecentTexts
-from tars.services.stt.session import (
-    WAKE_SPAN_S,
-    Decision,
-    Gate,
-    TimeMap,
-    Window,
-    cut_audio,
-    strip_wake_phrase,
+from tars.services.stt.factory import (
+    build_segmenter,
+    build_transcriber,
+    build_turn_model,
+    build_turn_policy,
 )
+from tars.services.stt.publisher import Heard, Publisher
+from tars.services.stt.session import WAKE_SPAN_S, Decision, Gate, Window, cut_audio
 from tars.services.stt.settings import SttSettings
+from tars.services.stt.stream import (
+    HeldUtterance,
+    PauseTranscript,
+    SatelliteStream,
+    feed,
+    frame_ts,
+)
 from tars.services.stt.transcriber import Transcriber, Transcript, TranscriptionError
-from tars.services.stt.turn import looks_complete, partial_worth_publishing
+from tars.services.stt.turn import TurnDecision
+from tars.services.stt.turn_model import TurnModel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -75,72 +78,6 @@ _MIN_TRANSCRIBE_S = 0.3
 SegmenterFactory = Callable[[], UtteranceSegmenter]
 
 
-@dataclass
-class _Pause:
-    """A pause partial's transcript, reusable as the final if no speech followed."""
-
-    speech_end_s: float
-    cut_ts: float | None
-    transcript: Transcript
-    text: str
-
-
-@dataclass
-class _Held:
-    """An utterance heard outside every window, kept briefly for a late wake event."""
-
-    event: UtteranceEnded
-    start_ts: float
-    end_ts: float
-    audio_start_ts: float
-    until: float
-
-
-@dataclass
-class _Stream:
-    """One satellite's audio state."""
-
-    satellite: str
-    segmenter: UtteranceSegmenter
-    gate: Gate
-    times: TimeMap = field(default_factory=TimeMap)
-    queue: asyncio.Queue[tuple[Int16Array, float]] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[None] | None = None
-    utt_id: str = ""
-    speech_start_s: float = 0.0
-    last_partial: str = ""
-    pause: _Pause | None = None
-    held: list[_Held] = field(default_factory=list)
-    published: RecentTexts = field(default_factory=RecentTexts)
-
-
-def _feed(
-    stream: _Stream, frames: list[tuple[Int16Array, float]]
-) -> tuple[list[SegmenterEvent], int]:
-    """Run the segmenter over frames (worker thread); stop after a pause partial.
-
-    Stopping there lets the service transcribe the pause partial and shorten the hangover
-    before the following audio is segmented.
-    """
-    events: list[SegmenterEvent] = []
-    for used, (samples, ts) in enumerate(frames, start=1):
-        stream.times.add(ts, samples.size)
-        produced = stream.segmenter.feed(samples)
-        events.extend(produced)
-        if any(isinstance(e, PartialDue) and e.reason == "pause" for e in produced):
-            return events, used
-    return events, len(frames)
-
-
-def frame_ts(message: RawMessage, samples: int) -> float:
-    """Capture time of a frame's first sample: its ``ts`` property, else arrival time."""
-    raw = message.properties.get("ts")
-    if raw is not None:
-        with contextlib.suppress(ValueError):
-            return float(raw)
-    return time.time() - samples / SAMPLE_RATE
-
-
 class SttService:
     """Transcribes gated utterances of every satellite and publishes finals and partials."""
 
@@ -150,23 +87,28 @@ class SttService:
         self,
         settings: SttSettings,
         *,
+        conversation: ConversationSettings | None = None,
         transcriber: Transcriber | None = None,
+        turn_model: TurnModel | None = None,
         segmenter_factory: SegmenterFactory | None = None,
     ) -> None:
-        """Prepare the service; the transcriber loads in `run` unless one is given."""
+        """Prepare the service; transcriber and turn model load in `run` unless given."""
         self._settings = settings
+        self._conversation = conversation or ConversationSettings()
         self._transcriber = transcriber
+        self._turn_model = turn_model
+        self._policy = build_turn_policy(settings)
         self._segmenters = segmenter_factory or (lambda: build_segmenter(settings))
-        self._chain = build_filter_chain(settings)
-        self._tts_texts = RecentTexts(max_items=10, max_age_s=30.0)
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, SatelliteStream] = {}
         self._gates: dict[str, Gate] = {}
         self._ready = asyncio.Event()
         self._bus: Bus | None = None
+        self._publisher: Publisher | None = None
         # Transcriptions get threads of their own: queued behind the Whisper lock they would
         # otherwise fill the loop's default executor and starve every other to_thread user
         # (the VAD here, the wake detector when both services share a process).
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stt-transcribe")
+        self._turn_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt-turn")
 
     @property
     def bus(self) -> Bus:
@@ -175,30 +117,41 @@ class SttService:
             raise RuntimeError("stt service is not attached to a bus")
         return self._bus
 
+    @property
+    def publisher(self) -> Publisher:
+        """Filters and publishes finals, partials and rejections (once attached)."""
+        if self._publisher is None:
+            raise RuntimeError("stt service is not attached to a bus")
+        return self._publisher
+
     def gate(self, satellite: str) -> Gate:
         """The gate of ``satellite`` (created on first use)."""
         gate = self._gates.get(satellite)
         if gate is None:
-            gate = self._gates[satellite] = Gate(live=self._settings.live_mode)
+            gate = self._gates[satellite] = Gate(live=self._conversation.live_mode)
         return gate
 
     # -- lifecycle ---------------------------------------------------------------
     def attach(self, bus: Bus) -> None:
-        """Subscribe to audio, wake events and TTS."""
+        """Subscribe to audio, wake events, TTS and the router's conversation state."""
         self._bus = bus
+        self._publisher = Publisher(bus, self._settings, self._conversation.phrases())
         bus.subscribe_raw(PCM_PATTERN, self._on_pcm)
         bus.subscribe(TOPIC_WAKE_EVENT, self._on_wake)
         bus.subscribe(TOPIC_TTS_STATUS, self._on_tts_status)
         bus.subscribe(TOPIC_TTS_SAY, self._on_tts_say)
+        bus.subscribe(ROUTER_STATE_PATTERN, self._on_router_state)
 
     async def run(self) -> None:
-        """Load the transcriber once, off the event loop, then report ready."""
+        """Load the transcriber and the turn model once, off the event loop, then report ready."""
         bus = self.bus
         await bus.set_health(True, "loading")
+        started = time.perf_counter()
         if self._transcriber is None:
-            started = time.perf_counter()
             self._transcriber = await asyncio.to_thread(self._load)
-            _LOGGER.info("transcriber ready in %.2f s", time.perf_counter() - started)
+        if self._turn_model is None and self._policy.uses_model:
+            self._turn_model = await asyncio.to_thread(build_turn_model, self._settings)
+        _LOGGER.info("engines ready in %.2f s", time.perf_counter() - started)
         self._ready.set()
         await bus.set_health(True, "ready")
 
@@ -217,7 +170,7 @@ class SttService:
         samples = np.frombuffer(message.payload[: len(message.payload) // 2 * 2], dtype="<i2")
         stream = self._streams.get(satellite)
         if stream is None:
-            stream = _Stream(satellite, self._segmenters(), self.gate(satellite))
+            stream = SatelliteStream(satellite, self._segmenters(), self.gate(satellite))
             self._streams[satellite] = stream
             stream.task = asyncio.create_task(self._work(stream), name=f"stt:stream:{satellite}")
         stream.queue.put_nowait((samples.astype(np.int16), frame_ts(message, samples.size)))
@@ -230,12 +183,13 @@ class SttService:
         window = Window(
             kind="interrupt" if event.type == "interrupt" else "wake",
             start_ts=cut - WAKE_SPAN_S,
-            end_ts=cut + self._settings.wake_window_s,
+            end_ts=cut + self._conversation.wake_window_s,
             cut_ts=cut,
         )
         self.gate(event.satellite).open(window)
         stream = self._streams.get(event.satellite)
         if stream is not None:
+            stream.last_turn = None  # after a wake word comes a new request, not more of one
             await self._retry_held(stream)
 
     async def _on_tts_status(self, message: Message) -> None:
@@ -249,15 +203,20 @@ class SttService:
             gate.tts_speaking = False
             if not (status.wake_ack or status.system_announce):
                 now = time.time()
-                gate.open(Window("followup", now, now + self._settings.response_window_s))
+                gate.open(Window("followup", now, now + self._conversation.followup_window_s))
 
     async def _on_tts_say(self, message: Message) -> None:
         text = message.data.text.strip()
         if text:
-            self._tts_texts.record(text, time.monotonic())
+            self.publisher.tts_spoke(text)
+
+    async def _on_router_state(self, message: Message) -> None:
+        # Live mode switched by voice lives in the router; the gate follows it.
+        state = message.data
+        self.gate(state.satellite).live = state.live_mode
 
     # -- the per-satellite worker -------------------------------------------------------
-    async def _work(self, stream: _Stream) -> None:
+    async def _work(self, stream: SatelliteStream) -> None:
         with log_context(satellite=stream.satellite):
             await self._ready.wait()
             while True:
@@ -265,7 +224,7 @@ class SttService:
                 while not stream.queue.empty() and len(pending) < _MAX_BATCH:
                     pending.append(stream.queue.get_nowait())
                 while pending:
-                    events, used = await asyncio.to_thread(_feed, stream, pending)
+                    events, used = await asyncio.to_thread(feed, stream, pending)
                     pending = pending[used:]
                     for event in events:
                         try:
@@ -278,26 +237,48 @@ class SttService:
                             self.bus.metrics.inc("event_errors")
                             _LOGGER.exception("handling %s failed", type(event).__name__)
 
-    async def _on_event(self, stream: _Stream, event: SegmenterEvent) -> None:
+    async def _on_event(self, stream: SatelliteStream, event: SegmenterEvent) -> None:
         if isinstance(event, SpeechStarted):
-            stream.utt_id = new_id()
-            stream.speech_start_s = event.start_s
-            stream.last_partial = ""
-            stream.pause = None
-            self.bus.metrics.inc("speech_started")
+            await self._on_speech_started(stream, event)
         elif isinstance(event, PartialDue):
             await self._on_partial_due(stream, event)
         else:
             await self._on_utterance(stream, event)
 
-    async def _on_partial_due(self, stream: _Stream, event: PartialDue) -> None:
+    async def _on_speech_started(self, stream: SatelliteStream, event: SpeechStarted) -> None:
+        self.bus.metrics.inc("speech_started")
+        window_s = self._conversation.continuation_window_s
+        continued = stream.start_utterance(new_id(), event.start_s, window_s)
+        if continued is None:
+            return
+        self.bus.metrics.inc("continuations")
+        if stream.gate.tts_speaking:
+            # The reply is playing: this may be its echo. Only the transcript can tell, so
+            # the router learns of the continuation from the final (``continues``).
+            return
+        gap = max(0.0, event.start_s - continued.speech_end_s)
+        await self.bus.publish(
+            TOPIC_STT_CONTINUATION,
+            TurnContinuation(utt_id=continued.utt_id, satellite=stream.satellite, gap_s=gap),
+        )
+
+    def _decide(self, stream: SatelliteStream, start_ts: float, end_ts: float) -> Decision:
+        """The gate's decision, unless the utterance continues the last turn."""
+        decision = stream.gate.decide(start_ts, end_ts)
+        last = stream.continuing
+        fresh_wake = decision.cut_ts is not None and decision.reason in ("wake", "interrupt")
+        if last is None or fresh_wake:
+            return decision
+        return Decision(True, "continuation")
+
+    async def _on_partial_due(self, stream: SatelliteStream, event: PartialDue) -> None:
         if event.reason == "interval" and (
             not self._settings.streaming_partials or stream.queue.qsize() > _BEHIND_FRAMES
         ):
             return
         times = stream.times
-        decision = stream.gate.decide(
-            times.wall(stream.speech_start_s), times.wall(event.speech_end_s)
+        decision = self._decide(
+            stream, times.wall(stream.speech_start_s), times.wall(event.speech_end_s)
         )
         if not decision.accepted:
             return
@@ -305,46 +286,67 @@ class SttService:
         audio = cut_audio(event.samples, times.wall(event.audio_start_s), decision.cut_ts, margin)
         if audio.size < _MIN_TRANSCRIBE_S * SAMPLE_RATE:
             return
-        transcript = await self._transcribe(audio)
-        text = strip_wake_phrase(transcript.text, self._settings.wake_phrases)
+        audio = stream.joined(audio)
         if event.reason == "pause":
-            stream.pause = _Pause(event.speech_end_s, decision.cut_ts, transcript, text)
-            if looks_complete(text):
-                stream.segmenter.set_hangover_ms(self._settings.short_hangover_ms)
-                self.bus.metrics.inc("early_end_of_turn")
-        settings = self._settings
-        if settings.streaming_partials and partial_worth_publishing(
-            text,
-            stream.last_partial,
-            min_chars=settings.partial_min_chars,
-            min_new_chars=settings.partial_min_new_chars,
-            min_alpha_ratio=settings.partial_alpha_ratio_min,
-        ):
-            stream.last_partial = text
-            partial = PartialTranscript(
-                text=text,
-                confidence=_unit(transcript.confidence),
-                utt_id=stream.utt_id,
-                satellite=stream.satellite,
+            transcript, turn = await self._judge_pause(audio)
+            text = self.publisher.strip_wake(transcript.text)
+            _LOGGER.debug("pause: %r %s (p=%s)", text, turn.verdict, turn.probability)
+            stream.pause = PauseTranscript(
+                event.speech_end_s, decision.cut_ts, transcript, text, turn
             )
-            await self.bus.publish(TOPIC_STT_PARTIAL, partial)
+            stream.segmenter.set_hangover_ms(turn.hangover_ms)
+            self.bus.metrics.inc(f"turn.{turn.verdict}")
+        else:
+            transcript = await self._transcribe(audio)
+            text = self.publisher.strip_wake(transcript.text)
+        await self.publisher.partial(stream, text, transcript)
 
-    async def _on_utterance(self, stream: _Stream, event: UtteranceEnded) -> None:
+    async def _judge_pause(self, audio: Int16Array) -> tuple[Transcript, TurnDecision]:
+        """Transcribe and run the turn model at a pause, in parallel; decide the end of turn."""
+        probability_task = asyncio.ensure_future(self._turn_probability(audio))
+        try:
+            transcript = await self._transcribe(audio)
+        except BaseException:
+            probability_task.cancel()
+            raise
+        probability = await probability_task
+        words = self.publisher.strip_wake(transcript.text)
+        return transcript, self._policy.decide(words, probability)
+
+    async def _turn_probability(self, audio: Int16Array) -> float | None:
+        model = self._turn_model
+        if model is None:
+            return None
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            probability = await loop.run_in_executor(
+                self._turn_pool, model.complete_probability, audio
+            )
+        except Exception:
+            # A failing model must not lose the utterance: the policy then waits longer.
+            self.bus.metrics.inc("turn_model_errors")
+            _LOGGER.exception("turn model failed")
+            return None
+        self.bus.metrics.observe("turn_model_ms", (time.perf_counter() - started) * 1000)
+        return probability
+
+    async def _on_utterance(self, stream: SatelliteStream, event: UtteranceEnded) -> None:
         times = stream.times
         start_ts, end_ts = times.wall(event.speech_start_s), times.wall(event.speech_end_s)
         audio_start_ts = times.wall(event.audio_start_s)
-        decision = stream.gate.decide(start_ts, end_ts)
+        decision = self._decide(stream, start_ts, end_ts)
         if not decision.accepted:
             self.bus.metrics.inc(f"gated.{decision.reason}")
             _LOGGER.debug("utterance not transcribed: %s", decision.reason)
             if decision.reason == "not_listening" and self._settings.held_utterance_s > 0:
                 until = time.monotonic() + self._settings.held_utterance_s
                 stream.held = [h for h in stream.held if h.until > time.monotonic()][-1:]
-                stream.held.append(_Held(event, start_ts, end_ts, audio_start_ts, until))
+                stream.held.append(HeldUtterance(event, start_ts, end_ts, audio_start_ts, until))
             return
         await self._finalize(stream, event, decision, start_ts, end_ts, audio_start_ts)
 
-    async def _retry_held(self, stream: _Stream) -> None:
+    async def _retry_held(self, stream: SatelliteStream) -> None:
         now = time.monotonic()
         held, stream.held = [h for h in stream.held if h.until > now], []
         for item in held:
@@ -357,73 +359,38 @@ class SttService:
 
     async def _finalize(
         self,
-        stream: _Stream,
+        stream: SatelliteStream,
         event: UtteranceEnded,
         decision: Decision,
         start_ts: float,
         end_ts: float,
         audio_start_ts: float,
     ) -> None:
-        pause = stream.pause
-        stream.pause = None
+        pause, stream.pause = stream.pause, None
+        margin = self._settings.wake_cut_margin_ms / 1000
+        audio = cut_audio(event.samples, audio_start_ts, decision.cut_ts, margin)
+        if audio.size < _MIN_TRANSCRIBE_S * SAMPLE_RATE:
+            self.bus.metrics.inc("too_short")
+            return
+        audio = stream.joined(audio)
         if (
             pause is not None
             and pause.speech_end_s == event.speech_end_s
             and pause.cut_ts == decision.cut_ts
         ):
-            transcript, text = pause.transcript, pause.text
+            transcript, turn = pause.transcript, pause.turn
             self.bus.metrics.inc("pause_transcript_reused")
         else:
-            margin = self._settings.wake_cut_margin_ms / 1000
-            audio = cut_audio(event.samples, audio_start_ts, decision.cut_ts, margin)
-            if audio.size < _MIN_TRANSCRIBE_S * SAMPLE_RATE:
-                return
-            transcript = await self._transcribe(audio)
-            text = strip_wake_phrase(transcript.text, self._settings.wake_phrases)
-        speech_start = max(start_ts, decision.cut_ts or start_ts)
-        if not text:
-            self.bus.metrics.inc("rejected.empty")
-            _LOGGER.info("transcript rejected by empty: nothing left after the wake phrase")
-            return
-        now = time.monotonic()
-        candidate = Candidate(
-            text=text,
-            duration_s=max(0.0, end_ts - speech_start),
-            rms=event.rms,
-            active_ratio=event.active_ratio,
-            confidence=transcript.confidence,
-            no_speech_prob=transcript.no_speech_prob,
-            avg_logprob=transcript.avg_logprob,
-        )
-        context = FilterContext(
-            now=now,
-            in_response_window=decision.reason == "followup",
-            tts_texts=self._tts_texts.texts(now),
-            published=stream.published.snapshot(now),
-        )
-        rejection = self._chain.check(candidate, context)
-        if rejection is not None:
-            self.bus.metrics.inc(f"rejected.{rejection.filter}")
-            _LOGGER.info(
-                "transcript %r rejected by %s: %s", text, rejection.filter, rejection.reason
-            )
-            return
-        stream.published.record(text, now)
-        stream.gate.consume(decision.window)
-        final = FinalTranscript(
-            text=text,
-            lang=transcript.language,
-            confidence=_unit(transcript.confidence),
-            utt_id=stream.utt_id or new_id(),
-            satellite=stream.satellite,
-            speech_start_ts=speech_start,
+            transcript, turn = await self._transcribe(audio), None
+        heard = Heard(
+            event=event,
+            decision=decision,
+            speech_start_ts=max(start_ts, decision.cut_ts or start_ts),
             speech_end_ts=end_ts,
-            transcribe_ms=round(transcript.elapsed_s * 1000, 1),
-            source="voice",
+            audio=audio,
+            turn=turn,
         )
-        await self.bus.publish(TOPIC_STT_FINAL, final)
-        self.bus.metrics.inc("finals")
-        _LOGGER.info("final %r (%s, %.0f ms)", text, decision.reason, final.transcribe_ms or 0.0)
+        await self.publisher.final(stream, heard, transcript)
 
     async def _transcribe(self, audio: Int16Array) -> Transcript:
         transcriber = self._transcriber
@@ -435,13 +402,9 @@ class SttService:
         return transcript
 
 
-def _unit(value: float | None) -> float | None:
-    return None if value is None else min(1.0, max(0.0, value))
-
-
 def build(runtime: RuntimeSettings) -> SttService:
-    """Build the stt service from ``STT_*`` settings."""
+    """Build the stt service from ``STT_*`` and ``TARS_*`` settings."""
     settings = SttSettings()
     if settings.data_dir is None:  # assembled models (Whisper base) live in the data dir
         settings = settings.model_copy(update={"data_dir": runtime.data_dir / "stt"})
-    return SttService(settings)
+    return SttService(settings, conversation=ConversationSettings())

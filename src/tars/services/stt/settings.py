@@ -65,8 +65,23 @@ class SttSettings(TarsSettings):
     """Audio kept from before the start of speech, in ms."""
     hangover_ms: int = Field(default=600, ge=0)
     """Non-speech that ends an utterance, in ms (py-tars: 700 ms fixed)."""
+    end_of_turn: Literal["model", "punctuation", "fixed"] = "model"
+    """How a turn ends: ``model`` (turn model + transcript vote at each pause),
+    ``punctuation`` (the transcript alone, the old heuristic) or ``fixed`` (the hangover)."""
+    turn_threshold: float = Field(default=0.5, gt=0, lt=1)
+    """Turn-model probability at or above which the audio sounds finished (0-1)."""
+    turn_complete_hangover_ms: int = Field(default=150, ge=0)
+    """Silence that ends a turn both signals call complete, in ms."""
+    turn_unsure_hangover_ms: int = Field(default=1000, ge=0)
+    """Silence that ends a turn the signals disagree on, in ms."""
+    turn_incomplete_hangover_ms: int = Field(default=2500, ge=0)
+    """Silence that ends a turn both signals call incomplete (the cap), in ms."""
+    turn_model_path: Path | None = None
+    """A Smart Turn v3 ONNX file; the v3.2 model in the pipecat-ai package by default."""
+    turn_model_threads: int = Field(default=1, ge=1)
+    """onnxruntime threads of the turn model."""
     short_hangover_ms: int = Field(default=250, ge=0)
-    """Hangover once the partial transcript reads as a complete request, in ms."""
+    """``punctuation`` mode: hangover once the transcript reads as complete, in ms."""
     tail_ms: int = Field(default=200, ge=0)
     """Trailing non-speech kept in the utterance audio, in ms."""
     max_utterance_s: float = Field(default=15.0, gt=0)
@@ -123,6 +138,12 @@ class SttSettings(TarsSettings):
     """Lowest mean token log-probability accepted."""
     confidence_bypass: float = Field(default=0.95, ge=0, le=1)
     """Confidence above which the quality gates are skipped (0-1)."""
+    strong_no_speech_max: float = Field(default=0.3, ge=0, le=1)
+    """Strong acoustic evidence: no-speech probability at most this (0-1)."""
+    strong_logprob_min: float = -0.8
+    """Strong acoustic evidence: mean token log-probability at least this."""
+    strong_active_ratio_min: float = Field(default=0.4, ge=0, le=1)
+    """Strong acoustic evidence: at least this fraction of the utterance was speech (0-1)."""
     cough_phrases: CommaList = ("thank you", "hello", "okay", "hi")
     """Phrases Whisper hears in coughs, comma-separated."""
     cough_min_duration_ms: int = Field(default=600, ge=0)
@@ -140,29 +161,16 @@ class SttSettings(TarsSettings):
     echo_fuzz_min_ratio: float = Field(default=0.85, ge=0, le=1)
     """Character similarity to recent TTS text that counts as echo (0-1)."""
 
-    # Listening windows (gating)
-    live_mode: bool = False
-    """Transcribe every utterance without a wake word (the router may toggle it later)."""
-    wake_window_s: float = Field(default=4.0, gt=0)
-    """After a wake word, how long an utterance may take to start, in seconds."""
+    # Listening windows (gating; the windows themselves are `ConversationSettings`)
     wake_cut_margin_ms: int = Field(default=200, ge=0)
     """Audio kept from before the end of the wake word when it is cut off, in ms."""
-    wake_phrases: CommaList = ("okay nabu", "ok nabu", "hey nabu", "nabu")
-    """Wake phrases stripped from the start of a transcript, comma-separated."""
     held_utterance_s: float = Field(default=3.0, ge=0)
     """How long an utterance heard outside any window waits for a late wake event, seconds."""
-
-    # Timing around TTS and publishing
-    response_window_s: float = Field(default=10.0, ge=0)
-    """After TTS ends, how long short answers are expected, in seconds."""
-    post_publish_cooldown_ms: int = Field(default=400, ge=0)
-    """Pause after publishing a final transcript, in ms."""
 
     @field_validator(
         "common_words_extra",
         "cough_phrases",
         "allowed_short_commands",
-        "wake_phrases",
         mode="before",
     )
     @classmethod

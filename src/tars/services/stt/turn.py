@@ -1,16 +1,19 @@
-"""End-of-turn hints from partial transcripts.
+"""The turn decision: at each pause, how much more silence ends the user's turn.
 
-A fixed hangover makes every request wait the same silence. When the partial
-transcript of the audio so far already reads as a finished request ("What time
-is it?"), the user is very likely done, and the service can shorten the
-hangover of the current utterance with
-`UtteranceSegmenter.set_hangover_ms(hangover_for(...))`. A transcript that
-trails off on a function word ("set a timer for") keeps the full hangover.
+A fixed hangover either cuts people off at a thinking pause or makes every request wait.
+Here two signals vote at every pause the segmenter reports: the turn model, which hears
+from the audio whether the voice sounds finished, and the transcript so far, which reads
+as finished ("What time is it?") or not ("set a timer for"). Agreement on "finished" ends
+the turn at once; disagreement or "not finished" keeps listening, up to a longer cap.
+Neither signal alone ends a turn early: synthetic or flat voices fool the model, and
+Whisper punctuates a half sentence as if it were whole.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 # Words a request does not end on: articles, prepositions, conjunctions,
 # possessives and auxiliaries. Whisper often adds a full stop to a partial even
@@ -43,18 +46,80 @@ def looks_complete(text: str) -> bool:
     return bool(words) and words[-1] not in _CONTINUATION_WORDS
 
 
-def hangover_for(text: str, default_ms: float, short_ms: float) -> float:
-    """Pick the hangover for an utterance from its latest partial transcript.
+EndOfTurnMode = Literal["model", "punctuation", "fixed"]
+"""How the end of a turn is decided (``STT_END_OF_TURN``)."""
 
-    Args:
-        text: The latest partial transcript.
-        default_ms: The normal hangover, in ms.
-        short_ms: The hangover once the request reads as complete, in ms.
+TurnVerdict = Literal["complete", "unsure", "incomplete"]
+"""What the signals say at a pause."""
 
-    Returns:
-        ``short_ms`` when `looks_complete` holds, else ``default_ms``.
+
+@dataclass(frozen=True)
+class TurnDecision:
+    """The verdict at one pause and the silence that now ends the turn."""
+
+    verdict: TurnVerdict
+    hangover_ms: float
+    probability: float | None
+    """The turn model's probability that the turn is complete (None: not run)."""
+
+
+@dataclass(frozen=True)
+class EndOfTurnPolicy:
+    """Decides at each pause how much more silence ends the turn.
+
+    In ``model`` mode two signals vote: the turn model on the audio (prosody) and the
+    transcript so far (`looks_complete`). Both complete: end now. They disagree: wait
+    ``unsure_ms``. Both incomplete: wait up to ``incomplete_ms`` (a person thinking of the
+    next word). ``punctuation`` mode is the old heuristic (the transcript alone shortens
+    the hangover), kept for comparison; ``fixed`` always waits ``default_ms``.
+
+    Attributes:
+        mode: Which signals decide.
+        threshold: Turn-model probability at or above which the audio sounds finished.
+        complete_ms: Silence that ends a turn both signals call complete, in ms.
+        unsure_ms: Silence that ends a turn the signals disagree on, in ms.
+        incomplete_ms: Silence that ends a turn both signals call incomplete, in ms.
+        default_ms: The fixed hangover (``fixed`` mode, and ``punctuation`` when incomplete).
+        punctuation_ms: Silence that ends a complete-looking transcript in ``punctuation`` mode.
     """
-    return short_ms if looks_complete(text) else default_ms
+
+    mode: EndOfTurnMode = "model"
+    threshold: float = 0.5
+    complete_ms: float = 150.0
+    unsure_ms: float = 1000.0
+    incomplete_ms: float = 2500.0
+    default_ms: float = 600.0
+    punctuation_ms: float = 250.0
+
+    @property
+    def uses_model(self) -> bool:
+        """Whether the turn model must be run at pauses."""
+        return self.mode == "model"
+
+    def decide(self, text: str | None, probability: float | None) -> TurnDecision:
+        """The decision at a pause.
+
+        Args:
+            text: The transcript of the utterance so far (None: too short to transcribe).
+            probability: The turn model's probability (None: not run, or it failed).
+        """
+        text_says = looks_complete(text) if text else None
+        if self.mode == "fixed":
+            return TurnDecision("unsure", self.default_ms, probability)
+        if self.mode == "punctuation":
+            if text_says:
+                return TurnDecision("complete", self.punctuation_ms, probability)
+            return TurnDecision("unsure", self.default_ms, probability)
+        if probability is None:  # the model failed: never end early on the transcript alone
+            return TurnDecision("unsure", self.unsure_ms, probability)
+        audio_says = probability >= self.threshold
+        if text_says is None:  # no words yet: the audio alone never ends a turn early
+            return TurnDecision("unsure", self.unsure_ms, probability)
+        if audio_says and text_says:
+            return TurnDecision("complete", self.complete_ms, probability)
+        if audio_says or text_says:
+            return TurnDecision("unsure", self.unsure_ms, probability)
+        return TurnDecision("incomplete", self.incomplete_ms, probability)
 
 
 def partial_worth_publishing(
