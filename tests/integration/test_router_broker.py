@@ -19,10 +19,11 @@ from tars.commands import ask as ask_command
 from tars.commands.ask import ask
 from tars.contracts import llm, stt, tts, wake
 from tars.contracts.conversation import ConversationTurn
+from tars.contracts.health import HealthPing, health_topic
 from tars.runtime.bus import Message
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import serve
-from tars.runtime.settings import RuntimeSettings
+from tars.runtime.settings import ConversationSettings, RuntimeSettings
 from tars.services.router.service import RouterService
 from tars.services.router.settings import RouterSettings
 
@@ -108,12 +109,18 @@ async def stack(mqtt_broker: TestBroker) -> AsyncIterator[Stack]:
     tts_bus.subscribe(tts.TOPIC_TTS_CONTROL, found.controls)
     settings = RouterSettings(wake_ack_enabled=False, online_announce=False, llm_timeout_s=10)
     stop = asyncio.Event()
-    router = asyncio.create_task(serve(RouterService(settings), router_bus, stop), name="router")
     async with running(cli, llm_bus, wake_bus, tts_bus):
+        # The llm peer reports healthy (retained) before the router subscribes, so the router
+        # sends requests instead of answering that no language model is running.
+        await llm_bus.publish(health_topic("llm"), HealthPing(ok=True, event="ready"))
+        service = RouterService(settings, conversation=ConversationSettings())
+        router = asyncio.create_task(serve(service, router_bus, stop), name="router")
         await asyncio.wait_for(router_bus.wait_connected(), 10)
         yield found
         stop.set()
         await asyncio.wait_for(router, 10)
+        # The broker lives for the whole session: leave no healthy llm behind for others.
+        await llm_bus.publish(health_topic("llm"), HealthPing(ok=False, event="shutdown"))
 
 
 async def test_first_sentence_is_spoken_before_the_stream_ends(stack: Stack) -> None:
@@ -155,6 +162,18 @@ async def test_barge_in_mid_reply_stops_it(stack: Stack) -> None:
     await stack.delta("it-story", "more.", done=True)
     await asyncio.sleep(0.3)  # give stray deltas time to (not) be spoken
     assert stack.said("it-story") == ["Once upon a time."]
+
+
+async def test_no_healthy_llm_is_answered_at_once(stack: Stack) -> None:
+    await stack.llm_bus.publish(health_topic("llm"), HealthPing(ok=False, event="lost"))
+    started = time.perf_counter()
+    turn = await stack.ask("tell me a joke", "it-nollm", "it-nollm1")
+    elapsed = time.perf_counter() - started
+    await stack.llm_bus.publish(health_topic("llm"), HealthPing(ok=True, event="ready"))
+    assert (turn.route, turn.reply) == ("error", RouterSettings().no_llm_text)
+    assert stack.said("it-nollm1") == [RouterSettings().no_llm_text]
+    assert not [r for r in stack.requests.items if r.id == "it-nollm1"]
+    assert elapsed < 5  # not the 10 s llm timeout
 
 
 async def test_llm_error_is_spoken_as_an_apology(stack: Stack) -> None:

@@ -26,7 +26,12 @@ from pydantic import SecretStr
 from tars.commands.reply_audio import ReplyRecorder
 from tars.contracts.conversation import TOPIC_CONVERSATION_TURN
 from tars.contracts.health import HEALTH_PATTERN, HEALTH_PREFIX
-from tars.contracts.stt import TOPIC_STT_FINAL, TOPIC_STT_PARTIAL
+from tars.contracts.stt import (
+    TOPIC_STT_CONTINUATION,
+    TOPIC_STT_FINAL,
+    TOPIC_STT_PARTIAL,
+    TOPIC_STT_REJECTED,
+)
 from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime import broker
 from tars.runtime.bus import Bus, Message
@@ -45,6 +50,8 @@ SATELLITE = "listen"
 """Satellite id the file is streamed as."""
 READY_TIMEOUT_S = 120.0
 """Longest wait for the services to report ready (models load), in seconds."""
+ANSWERED_REJECTIONS = frozenset({"wake", "interrupt", "continuation"})
+"""Windows where the router answers a rejected utterance ("Sorry, I didn't catch that")."""
 
 Printer = Callable[[str], None]
 
@@ -75,6 +82,8 @@ class Observer:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     failed: str | None = None
     finals: list[str] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)
+    """``heard_in`` of each utterance stt rejected."""
     replies: list[str] = field(default_factory=list)
     wakes: int = 0
     last_final: asyncio.Event = field(default_factory=asyncio.Event)
@@ -86,7 +95,14 @@ class Observer:
         bus.subscribe(TOPIC_WAKE_EVENT, self._on_wake)
         bus.subscribe(TOPIC_STT_PARTIAL, self._on_partial)
         bus.subscribe(TOPIC_STT_FINAL, self._on_final)
+        bus.subscribe(TOPIC_STT_REJECTED, self._on_rejected)
+        bus.subscribe(TOPIC_STT_CONTINUATION, self._on_continuation)
         bus.subscribe(TOPIC_CONVERSATION_TURN, self._on_turn)
+
+    @property
+    def expects_reply(self) -> bool:
+        """Whether the router will speak: a final, or a rejection right after a wake word."""
+        return bool(self.finals) or any(r in ANSWERED_REJECTIONS for r in self.rejections)
 
     async def _on_health(self, message: Message) -> None:
         service = message.topic.removeprefix(HEALTH_PREFIX)
@@ -96,7 +112,9 @@ class Observer:
         if not health.ok and health.event == "failed":
             self.failed = f"{service}: {health.err}"
             self.ready.set()
-        elif health.ok and health.event == "ready":
+        elif (health.ok and health.event == "ready") or health.event == "model_unavailable":
+            if not health.ok:  # the router then says at once that no language model runs
+                self.out(f"[{service}] not available: {health.err}")
             self.expected.discard(service)
             if not self.expected:
                 self.ready.set()
@@ -110,6 +128,17 @@ class Observer:
 
     async def _on_partial(self, message: Message) -> None:
         self.out(f"[partial] {message.data.text}")
+
+    async def _on_rejected(self, message: Message) -> None:
+        rejected = message.data
+        self.rejections.append(rejected.heard_in)
+        self.last_final.set()
+        self.out(
+            f"[rejected] {rejected.text!r} in the {rejected.heard_in} window: {rejected.reason}"
+        )
+
+    async def _on_continuation(self, message: Message) -> None:
+        self.out(f"[continues] after {message.data.gap_s:.2f} s of silence")
 
     async def _on_turn(self, message: Message) -> None:
         turn = message.data
@@ -173,7 +202,7 @@ async def run_listen_stack(
             async with source:
                 await publish_frames(client, SATELLITE, source)
             await _settle(observer, grace_s)
-            if until is not None and observer.finals:
+            if until is not None and observer.expects_reply:
                 await until(observer)
         finally:
             stop.set()

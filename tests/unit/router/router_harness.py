@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from tars.contracts import conversation, llm, stt, tts, wake
+from tars.contracts.health import HealthPing, health_topic
 from tars.runtime.bus import Message
 from tars.runtime.memory_bus import MemoryBroker, MemoryBus
+from tars.runtime.metrics import Metrics
+from tars.runtime.settings import ConversationSettings
 from tars.services.router.service import RouterService
 from tars.services.router.settings import RouterSettings
 
@@ -28,8 +31,9 @@ FIXED_NOW = dt.datetime(2025, 3, 4, 15, 15)
 class Peer:
     """Publishes as every other service and records what the router publishes."""
 
-    def __init__(self, bus: MemoryBus) -> None:
+    def __init__(self, bus: MemoryBus, router_metrics: Metrics | None = None) -> None:
         self.bus = bus
+        self.router_metrics = router_metrics or Metrics("router")
         self.seen: list[Message] = []
         self._arrived = asyncio.Event()
         for pattern in WATCHED:
@@ -48,11 +52,17 @@ class Peer:
         topic_prefix: str,
         predicate: Callable[[Any], bool] = lambda _: True,
         within_s: float = 2.0,
+        *,
+        skip: int = 0,
     ) -> Any:
-        """The first payload on ``topic_prefix`` matching ``predicate`` (waits for it)."""
+        """The first payload on ``topic_prefix`` matching ``predicate`` (waits for it).
+
+        ``skip`` ignores that many earlier payloads of the topic (``len(peer.of(topic))``
+        taken before an action waits for what the action caused).
+        """
         async with asyncio.timeout(within_s):
             while True:
-                for data in self.of(topic_prefix):
+                for data in self.of(topic_prefix)[skip:]:
                     if predicate(data):
                         return data
                 self._arrived.clear()
@@ -95,28 +105,77 @@ class Peer:
             tts.TOPIC_TTS_STATUS, tts.TtsStatus(event=event, utt_id=utt_id, satellite=satellite)
         )
 
+    async def rejected(
+        self,
+        heard_in: stt.ListenReason,
+        text: str = "uh",
+        satellite: str = "local",
+        utt_id: str | None = None,
+    ) -> None:
+        """Publish an utterance stt rejected."""
+        await self.bus.publish(
+            stt.TOPIC_STT_REJECTED,
+            stt.RejectedTranscript(
+                text=text,
+                filter="common_words",
+                reason="common-word ratio 0.10 < 0.30",
+                heard_in=heard_in,
+                utt_id=utt_id,
+                satellite=satellite,
+            ),
+        )
+
+    async def continuation(self, utt_id: str, satellite: str = "local") -> None:
+        """Publish that the user kept talking after the final ``utt_id``."""
+        await self.bus.publish(
+            stt.TOPIC_STT_CONTINUATION,
+            stt.TurnContinuation(utt_id=utt_id, satellite=satellite, gap_s=0.4),
+        )
+
+    async def health(self, service: str, ok: bool, event: str = "ready") -> None:
+        """Publish the retained health of ``service``."""
+        await self.bus.publish(health_topic(service), HealthPing(ok=ok, event=event))
+
     def says(self, utt_id: str | None = None) -> list[tts.TtsSay]:
         """tts/say payloads (of one reply when ``utt_id`` is given)."""
         return [s for s in self.of(tts.TOPIC_TTS_SAY) if utt_id is None or s.utt_id == utt_id]
 
 
 @contextlib.asynccontextmanager
-async def router_running(**overrides: Any) -> AsyncIterator[tuple[RouterService, Peer]]:
-    """Run a router (wake acks and the announcement off unless overridden) and a peer."""
-    fields: dict[str, Any] = {"wake_ack_enabled": False, "online_announce": False}
-    fields.update(overrides)
+async def router_running(
+    *, llm_healthy: bool = True, **overrides: Any
+) -> AsyncIterator[tuple[RouterService, Peer]]:
+    """Run a router (wake acks and the announcement off unless overridden) and a peer.
+
+    ``overrides`` naming a :class:`ConversationSettings` field (``wake_window_s``,
+    ``live_mode``...) go there, the rest to :class:`RouterSettings`. Unless ``llm_healthy``
+    is false, an llm service has reported healthy before the router starts.
+
+    Ordering: each subscription has its own worker, but workers wake in the order messages
+    were published and take the router's lock in turn, so a message the peer publishes is
+    handled before any the peer publishes after it. Tests rely on this to check a counter
+    once a later message has had its visible effect.
+    """
+    router_fields: dict[str, Any] = {"wake_ack_enabled": False, "online_announce": False}
+    clock_fields: dict[str, Any] = {}
+    for key, value in overrides.items():
+        (clock_fields if key in ConversationSettings.model_fields else router_fields)[key] = value
     broker = MemoryBroker()
     router_bus, peer_bus = MemoryBus("router", broker), MemoryBus("peer", broker)
-    router = RouterService(RouterSettings(**fields), wallclock=lambda: FIXED_NOW)
+    router = RouterService(
+        RouterSettings(**router_fields),
+        conversation=ConversationSettings(**clock_fields),
+        wallclock=lambda: FIXED_NOW,
+    )
     router.attach(router_bus)
-    peer = Peer(peer_bus)
-    tasks = [
-        asyncio.create_task(router_bus.run(), name="test:router-bus"),
-        asyncio.create_task(peer_bus.run(), name="test:peer-bus"),
-    ]
+    peer = Peer(peer_bus, router_bus.metrics)
+    tasks = [asyncio.create_task(peer_bus.run(), name="test:peer-bus")]
     try:
-        await router_bus.wait_connected()
         await peer_bus.wait_connected()
+        if llm_healthy:  # retained: the router gets it as it connects, before anything else
+            await peer.health("llm", True)
+        tasks.append(asyncio.create_task(router_bus.run(), name="test:router-bus"))
+        await router_bus.wait_connected()
         await router.run()
         yield router, peer
     finally:

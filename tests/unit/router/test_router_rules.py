@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from tars.runtime.settings import ConversationSettings
 from tars.services.router.rules import Rules, date_reply, time_reply
-from tars.services.router.settings import RouterSettings, split_phrases
 from tars.services.router.timers import describe, number_to_words, parse_duration
 from tars.services.router.wakephrase import WakePhrases
 
@@ -104,7 +104,7 @@ def test_time_and_date_replies() -> None:
     assert date_reply(afternoon) == "Today is Tuesday, March 4, 2025."
 
 
-WAKE = WakePhrases(split_phrases(RouterSettings().wake_phrases))
+WAKE = WakePhrases(ConversationSettings().phrases())
 
 
 @pytest.mark.parametrize(

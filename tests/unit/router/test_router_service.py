@@ -169,7 +169,7 @@ async def test_barge_in_cancels_the_llm_and_stops_the_reply() -> None:
 
 
 async def test_stop_phrase_cancels_a_reply_in_progress() -> None:
-    async with router_running(live_mode_default=True) as (_, peer):
+    async with router_running(live_mode=True) as (_, peer):
         await peer.final("tell me a long story", utt_id="q1")
         await _request(peer)
         await peer.final("stop", utt_id="u2")

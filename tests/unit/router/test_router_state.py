@@ -44,6 +44,12 @@ def test_expiry_returns_a_listening_satellite_to_idle() -> None:
     assert session.phase == "idle"
 
 
+def test_a_transcript_stt_heard_in_a_window_is_accepted_without_one_here() -> None:
+    session = Session("local")
+    assert not session.window_open(0.0)
+    assert session.accepts(0.0, typed=False, has_wake_phrase=False, gated=True)
+
+
 def test_live_mode_accepts_everything() -> None:
     assert Session("local", live_mode=True).accepts(0.0, typed=False, has_wake_phrase=False)
 

@@ -37,6 +37,7 @@ class Reply:
         spoken: Pieces sent to TTS, in order.
         complete: The last piece has been sent; no more text for this reply.
         interrupted: Barge-in or stop cut the reply short.
+        continued: The user kept talking after the request: a later final replaces it.
     """
 
     id: str
@@ -49,6 +50,7 @@ class Reply:
     spoken: list[str] = field(default_factory=list)
     complete: bool = False
     interrupted: bool = False
+    continued: bool = False
     started: float = field(default_factory=time.monotonic)
     first_say_wall: float | None = None
     _held: list[str] = field(default_factory=list)

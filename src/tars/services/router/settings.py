@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tars.runtime.settings import TarsSettings
+
+MOVED_TO_CONVERSATION = {
+    "ROUTER_WAKE_PHRASES": "TARS_WAKE_PHRASES",
+    "ROUTER_WAKE_WINDOW_S": "TARS_WAKE_WINDOW_S",
+    "ROUTER_FOLLOWUP_WINDOW_S": "TARS_FOLLOWUP_WINDOW_S",
+    "ROUTER_LIVE_MODE_DEFAULT": "TARS_LIVE_MODE",
+}
+"""Router variables that moved to the conversation clock shared with stt: old -> new name."""
+
+
+def moved_variables(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The moved variables still set in ``environ`` (they are ignored), with their new names."""
+    return [(old, new) for old, new in MOVED_TO_CONVERSATION.items() if old in environ]
 
 
 def split_phrases(value: str) -> tuple[str, ...]:
@@ -14,16 +29,14 @@ def split_phrases(value: str) -> tuple[str, ...]:
 
 
 class RouterSettings(TarsSettings):
-    """Configuration of the router: windows, phrases, rules, LLM streaming and timeouts."""
+    """Configuration of the router: phrases, rules, LLM streaming and timeouts.
+
+    The conversation clock (wake phrases, wake/follow-up windows, live mode at start) is
+    shared with stt and lives in :class:`tars.runtime.settings.ConversationSettings`.
+    """
 
     model_config = SettingsConfigDict(env_prefix="ROUTER_", frozen=True, extra="ignore")
 
-    wake_phrases: str = "hey tars|okay nabu|ok nabu|hey jarvis|hey mycroft|alexa"
-    """Wake phrases stripped from the start of a transcript, "|"-separated."""
-    wake_window_s: float = Field(default=8.0, gt=0)
-    """How long after a wake word a transcript is accepted, seconds (py-tars 8)."""
-    followup_window_s: float = Field(default=10.0, ge=0)
-    """How long after a spoken reply a follow-up needs no wake word, seconds (0 = off)."""
     speech_extend_s: float = Field(default=3.0, ge=0)
     """A partial transcript keeps an open window open at least this long, seconds."""
     wake_ack_enabled: bool = True
@@ -32,8 +45,6 @@ class RouterSettings(TarsSettings):
     """Acknowledgement phrases, used in turn, "|"-separated."""
     wake_ack_delay_s: float = Field(default=0.3, ge=0)
     """Wait this long for speech after a wake word before acknowledging, seconds."""
-    live_mode_default: bool = False
-    """Start in live mode (every transcript is addressed to TARS, no wake word)."""
     live_mode_enter_phrases: str = "enter live mode|start live mode"
     """Utterances that turn live mode on, "|"-separated."""
     live_mode_exit_phrases: str = "exit live mode|stop live mode|leave live mode|end live mode"
@@ -50,6 +61,13 @@ class RouterSettings(TarsSettings):
     """Answer to an utterance that is only a greeting."""
     apology_text: str = "Sorry, I couldn't think of an answer just now."
     """Spoken when the LLM fails or times out."""
+    not_heard_text: str = "Sorry, I didn't catch that."
+    """Spoken when stt rejects what followed a wake word or a barge-in (empty: say nothing)."""
+    no_llm_text: str = (
+        "I can only do simple things like the time, timers and repeating after you: "
+        "no language model is running."
+    )
+    """Said at once to a request no rule answers while no llm is healthy (empty: ask anyway)."""
     history_max_messages: int = Field(default=10, ge=0)
     """Messages of history (user and assistant) sent with each LLM request, per satellite."""
     llm_timeout_s: float = Field(default=20.0, gt=0)

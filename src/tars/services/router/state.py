@@ -2,7 +2,9 @@
 
 Phases follow the issue's machine: ``idle -> listening -> thinking -> speaking`` and
 ``interrupted`` on barge-in or stop. A transcript is accepted when it is typed text, when live
-mode is on, when a wake or follow-up window is open, or when it starts with a wake phrase.
+mode is on, when a wake or follow-up window is open, when it starts with a wake phrase, or
+when stt already let it through one of its own windows (``heard_in``), which it judges in
+audio time and so may see open a moment after the router's own window has closed.
 Windows are deadlines on a monotonic clock supplied by the caller; partial transcripts push an
 open window out, so a user who is still talking is not cut off.
 """
@@ -85,9 +87,18 @@ class Session:
         """Whether a wake or follow-up window is open at ``now``."""
         return self.window_until is not None and now < self.window_until
 
-    def accepts(self, now: float, *, typed: bool, has_wake_phrase: bool) -> bool:
-        """Whether a final transcript is addressed to TARS."""
-        return typed or self.live_mode or has_wake_phrase or self.window_open(now)
+    def accepts(
+        self, now: float, *, typed: bool, has_wake_phrase: bool, gated: bool = False
+    ) -> bool:
+        """Whether a final transcript is addressed to TARS.
+
+        Args:
+            now: Monotonic time.
+            typed: Typed text (always addressed).
+            has_wake_phrase: The transcript starts with a wake phrase.
+            gated: stt heard it in one of its listening windows (``heard_in`` is set).
+        """
+        return typed or gated or self.live_mode or has_wake_phrase or self.window_open(now)
 
     def expire(self, now: float) -> bool:
         """Close an expired window; True when the satellite went back to idle."""
