@@ -229,6 +229,11 @@ class BargeIn:
         """The reply this machine paused, while an interrupt is open."""
         return self._paused_id if self._phase is Phase.INTERRUPTED else None
 
+    @property
+    def at_rest(self) -> bool:
+        """No window open and TTS idle: the machine is as good as a new one."""
+        return self._phase is Phase.IDLE and self._tts_state == "idle"
+
     def next_deadline(self) -> float | None:
         """When `on_tick` must next be called, or None when nothing is pending."""
         return self._deadline

@@ -1,12 +1,13 @@
 """Wake service: wake-word detection per satellite and barge-in while TTS speaks.
 
-Audio arrives on ``audio/+/pcm``. Each satellite gets its own detector and worker task; the
-worker hands batches of frames to a thread (the detector is CPU work), so detection never
-runs on the event loop and each satellite's frames stay in order. Each satellite also has a
-`BargeIn` machine fed with TTS status, detections, partial and final transcripts; its
-deadlines are served by one timer task per satellite that sleeps exactly until
-`BargeIn.next_deadline` (no polling), so an interrupted reply always ends in resume, stop
-or a new turn.
+Audio arrives on ``audio/+/pcm``. Each satellite gets its own detector and worker task under
+a `SatelliteWorkers` supervisor (bounded frame queue, restart with a fresh detector if it
+fails, a cap on satellites, idle satellites freed); the worker hands batches of frames to a
+thread (the detector is CPU work), so detection never runs on the event loop and each
+satellite's frames stay in order. Each satellite also has a `BargeIn` machine fed with TTS
+status, detections, partial and final transcripts; its deadlines are served by one timer
+task per satellite that sleeps exactly until `BargeIn.next_deadline` (no polling), so an
+interrupted reply always ends in resume, stop or a new turn.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from tars.contracts.wake import TOPIC_WAKE_EVENT, TOPIC_WAKE_MIC, WakeEvent, Wak
 from tars.runtime.bus import Bus, Message, RawMessage
 from tars.runtime.logs import log_context
 from tars.runtime.settings import RuntimeSettings
+from tars.runtime.workers import SatelliteWorkers, WorkerLimits
 from tars.services.wake.detector import Detection, WakeDetector
 from tars.services.wake.interrupt import (
     Action,
@@ -66,20 +67,11 @@ _TTS_STATES: dict[str, TtsState] = {
 
 DetectorFactory = Callable[[], WakeDetector]
 """Builds one detector (blocking: it loads a model); called off the event loop."""
+Frame = tuple[Int16Array, float]
+"""Samples of one audio frame and the capture time of its first sample."""
 
 
-@dataclass
-class _Stream:
-    """One satellite's audio: frame queue and worker task."""
-
-    satellite: str
-    queue: asyncio.Queue[tuple[Int16Array, float]] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[None] | None = None
-
-
-def _detect(
-    detector: WakeDetector, frames: list[tuple[Int16Array, float]]
-) -> list[tuple[Detection, float]]:
+def _detect(detector: WakeDetector, frames: list[Frame]) -> list[tuple[Detection, float]]:
     """Run the detector over frames (in a worker thread); detections with their end time."""
     hits: list[tuple[Detection, float]] = []
     for samples, ts in frames:
@@ -114,14 +106,23 @@ class WakeService:
         *,
         detector_factory: DetectorFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
+        worker_limits: WorkerLimits | None = None,
     ) -> None:
-        """Prepare the service; models load in `run` (or on a satellite's first audio)."""
+        """Prepare the service; models load in `run` (or on a satellite's first audio).
+
+        Args:
+            settings: ``WAKE_*`` settings.
+            detector_factory: Builds a detector (tests pass a fake); default loads the model.
+            clock: Monotonic seconds for the barge-in windows.
+            worker_limits: Per-satellite worker bounds; default from ``settings``.
+        """
         self._settings = settings
         self._config: BargeInConfig = settings.barge_in()
         self._factory = detector_factory or self._load_detector
         self._clock = clock
+        self._limits = worker_limits or settings.worker_limits()
         self._bus: Bus | None = None
-        self._streams: dict[str, _Stream] = {}
+        self._workers: SatelliteWorkers[Frame, WakeDetector] | None = None
         self._barge: dict[str, BargeIn] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._spare: list[WakeDetector] = []
@@ -136,6 +137,13 @@ class WakeService:
         if self._bus is None:
             raise RuntimeError("wake service is not attached to a bus")
         return self._bus
+
+    @property
+    def workers(self) -> SatelliteWorkers[Frame, WakeDetector]:
+        """The per-satellite detector workers, once attached."""
+        if self._workers is None:
+            raise RuntimeError("wake service is not attached to a bus")
+        return self._workers
 
     def barge_in(self, satellite: str) -> BargeIn:
         """The barge-in machine of ``satellite`` (created on first use)."""
@@ -159,13 +167,24 @@ class WakeService:
     def attach(self, bus: Bus) -> None:
         """Subscribe to audio, TTS status and transcripts."""
         self._bus = bus
+        self._workers = SatelliteWorkers(
+            bus,
+            self._detect_frames,
+            self._open_detector,
+            limits=self._limits,
+            on_removed=self._forget,
+        )
         bus.subscribe_raw(PCM_PATTERN, self._on_pcm)
         bus.subscribe(TOPIC_TTS_STATUS, self._on_tts_status)
         bus.subscribe(TOPIC_STT_FINAL, self._on_final)
         bus.subscribe(TOPIC_STT_PARTIAL, self._on_partial)
 
     async def run(self) -> None:
-        """Load one detector off the loop (checks the model), then report ready."""
+        """Load one detector off the loop, report ready, then supervise the workers.
+
+        The first detector is loaded here so a missing or broken model fails the service at
+        start; the per-satellite workers then run until the service stops.
+        """
         await self.bus.set_health(True, "loading")
         started = time.perf_counter()
         detector = await asyncio.to_thread(self._factory)
@@ -173,6 +192,17 @@ class WakeService:
         self._ready.set()
         _LOGGER.info("wake detector %s ready in %.2f s", detector.wake_word, _since(started))
         await self.bus.set_health(True, "ready")
+        try:
+            await self.workers.run()
+        finally:
+            await self._stop_timers()
+
+    async def _stop_timers(self) -> None:
+        timers = list(self._timers.values())
+        self._timers.clear()
+        for timer in timers:
+            timer.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
 
     # -- audio -------------------------------------------------------------------------
     async def _on_pcm(self, message: RawMessage) -> None:
@@ -180,30 +210,41 @@ class WakeService:
         if satellite is None or len(message.payload) < 2:
             return
         samples = np.frombuffer(message.payload[: len(message.payload) // 2 * 2], dtype="<i2")
-        stream = self._streams.get(satellite)
-        if stream is None:
-            stream = self._streams[satellite] = _Stream(satellite)
-            stream.task = asyncio.create_task(self._work(stream), name=f"wake:stream:{satellite}")
-        stream.queue.put_nowait((samples.astype(np.int16), frame_ts(message, samples.size)))
+        frame = (samples.astype(np.int16), frame_ts(message, samples.size))
+        self.workers.put(satellite, frame)
 
-    async def _work(self, stream: _Stream) -> None:
-        with log_context(satellite=stream.satellite):
-            await self._ready.wait()
-            detector = self._spare.pop() if self._spare else await asyncio.to_thread(self._factory)
-            _LOGGER.info("listening for %s on %s", detector.wake_word, stream.satellite)
-            while True:
-                batch = [await stream.queue.get()]
-                while not stream.queue.empty() and len(batch) < _MAX_BATCH:
-                    batch.append(stream.queue.get_nowait())
-                try:
-                    loop = asyncio.get_running_loop()
-                    hits = await loop.run_in_executor(self._pool, _detect, detector, batch)
-                except Exception:
-                    self.bus.metrics.inc("detector_errors")
-                    _LOGGER.exception("wake detector failed on %s", stream.satellite)
-                    continue
-                for detection, end_ts in hits:
-                    await self._on_detection(stream.satellite, detection, end_ts)
+    async def _open_detector(self, satellite: str) -> WakeDetector:
+        """A detector for a satellite's worker: the one loaded at start, else a new one."""
+        detector = self._spare.pop() if self._spare else await asyncio.to_thread(self._factory)
+        _LOGGER.info("listening for %s on %s", detector.wake_word, satellite)
+        return detector
+
+    async def _detect_frames(
+        self, satellite: str, detector: WakeDetector, queue: asyncio.Queue[Frame]
+    ) -> None:
+        """One satellite's worker: batches of frames through its detector, in a thread.
+
+        A detector error is left to propagate: the supervisor logs it and restarts the
+        worker with a fresh detector, whose stream state is known good.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < _MAX_BATCH:
+                batch.append(queue.get_nowait())
+            hits = await loop.run_in_executor(self._pool, _detect, detector, batch)
+            for detection, end_ts in hits:
+                await self._on_detection(satellite, detection, end_ts)
+
+    def _forget(self, satellite: str) -> None:
+        """Drop a closed satellite's barge-in machine, unless it still has work to do.
+
+        An open window must still end on its timer, and TTS playing there must stay known,
+        so only a machine at rest (as good as a new one) is dropped.
+        """
+        machine = self._barge.get(satellite)
+        if machine is not None and machine.at_rest:
+            del self._barge[satellite]
 
     async def _on_detection(self, satellite: str, detection: Detection, end_ts: float) -> None:
         self.bus.metrics.inc("detections")

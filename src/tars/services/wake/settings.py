@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tars.runtime.settings import TarsSettings
+from tars.runtime.workers import WorkerLimits
 from tars.services.wake.interrupt import DEFAULT_CANCEL_PHRASES, BargeInConfig
 
 
@@ -32,6 +33,12 @@ class WakeSettings(TarsSettings):
     """Time to start speaking after a plain wake before a timeout event, in seconds."""
     cancel_phrases: tuple[str, ...] = DEFAULT_CANCEL_PHRASES
     """Transcripts that cancel an interrupted reply (JSON list in the environment)."""
+    queue_frames: int = Field(default=250, ge=1)
+    """Audio frames queued per satellite before the oldest is dropped (250: 5-10 s)."""
+    max_satellites: int = Field(default=32, ge=1)
+    """Satellites listened to at once; a new one closes the least recently active."""
+    satellite_idle_sec: float = Field(default=300.0, ge=0.0)
+    """Seconds without audio after which a satellite's detector is freed; 0 keeps it."""
 
     def barge_in(self) -> BargeInConfig:
         """The barge-in machine's configuration from these settings.
@@ -45,4 +52,12 @@ class WakeSettings(TarsSettings):
             max_window_s=self.max_window_sec,
             idle_timeout_s=self.idle_timeout_sec,
             cancel_phrases=self.cancel_phrases,
+        )
+
+    def worker_limits(self) -> WorkerLimits:
+        """Bounds of the per-satellite detector workers from these settings."""
+        return WorkerLimits(
+            queue_size=self.queue_frames,
+            max_keys=self.max_satellites,
+            idle_s=self.satellite_idle_sec,
         )
