@@ -339,3 +339,37 @@ async def test_a_pause_both_signals_call_complete_ends_the_turn() -> None:
     counters = service.bus.metrics.snapshot().counters
     assert counters.get("turn.complete") == 1
     assert counters.get("pause_transcript_reused") == 1
+
+
+class FailingOnceVad(LoudVad):
+    """Raises on its first window, as a broken native VAD would."""
+
+    failures = 0
+
+    def feed(self, samples: Int16Array) -> list[float]:
+        if FailingOnceVad.failures == 0:
+            FailingOnceVad.failures += 1
+            raise RuntimeError("vad exploded")
+        return super().feed(samples)
+
+
+async def test_a_failing_stream_is_restarted_and_health_shows_it() -> None:
+    config = SegmenterConfig(noise_gate=None, pause_partial_ms=0)
+    service = SttService(
+        SttSettings(),
+        conversation=ConversationSettings(live_mode=True),
+        transcriber=FixedTranscriber("Turn on the kitchen lights."),
+        turn_model=FixedTurnModel(0.9),
+        segmenter_factory=lambda: UtteranceSegmenter(FailingOnceVad(), config),
+    )
+    async with stt_running(service) as (client, seen):
+        health = Collector()
+        client.subscribe("system/health/stt", health)
+        await send(client, "den", silence(0.2), 999.0)
+        await counter(service, "workers.restarted")
+        await send(client, "den", SPEECH, 1000.0)
+        final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
+        restarted = await health.wait_for(lambda m: "restarted" in (m.data.event or ""))
+    assert final.text == "Turn on the kitchen lights."
+    assert restarted.data.ok
+    assert "vad exploded" in restarted.data.event

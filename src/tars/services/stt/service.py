@@ -1,8 +1,10 @@
 """Speech-to-text service: segmenter -> turn decision -> transcriber -> filters -> publish.
 
 Audio arrives on ``audio/+/pcm``. Each satellite has a `SatelliteStream` with its own
-segmenter (Silero VAD) and a worker task that hands batches of frames to a thread, so VAD,
-turn model and Whisper never run on the event loop and each satellite stays in order.
+segmenter (Silero VAD) and a supervised worker (`tars.runtime.workers`: bounded queue,
+restarted with a fresh stream if it fails, capped number of satellites) that hands batches of
+frames to a thread, so VAD, turn model and Whisper never run on the event loop and each
+satellite stays in order.
 
 One utterance, in order:
 
@@ -37,6 +39,7 @@ from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime.bus import Bus, Message, RawMessage
 from tars.runtime.logs import log_context
 from tars.runtime.settings import ConversationSettings, RuntimeSettings
+from tars.runtime.workers import SatelliteWorkers
 from tars.services.stt.endpoint import (
     PartialDue,
     SegmenterEvent,
@@ -54,6 +57,7 @@ from tars.services.stt.publisher import Heard, Publisher
 from tars.services.stt.session import WAKE_SPAN_S, Decision, Gate, Window, cut_audio
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.stream import (
+    Frame,
     HeldUtterance,
     PauseTranscript,
     SatelliteStream,
@@ -99,8 +103,8 @@ class SttService:
         self._turn_model = turn_model
         self._policy = build_turn_policy(settings)
         self._segmenters = segmenter_factory or (lambda: build_segmenter(settings))
-        self._streams: dict[str, SatelliteStream] = {}
         self._gates: dict[str, Gate] = {}
+        self._workers: SatelliteWorkers[Frame, SatelliteStream] | None = None
         self._ready = asyncio.Event()
         self._bus: Bus | None = None
         self._publisher: Publisher | None = None
@@ -124,6 +128,13 @@ class SttService:
             raise RuntimeError("stt service is not attached to a bus")
         return self._publisher
 
+    @property
+    def workers(self) -> SatelliteWorkers[Frame, SatelliteStream]:
+        """The per-satellite workers (once attached)."""
+        if self._workers is None:
+            raise RuntimeError("stt service is not attached to a bus")
+        return self._workers
+
     def gate(self, satellite: str) -> Gate:
         """The gate of ``satellite`` (created on first use)."""
         gate = self._gates.get(satellite)
@@ -136,6 +147,13 @@ class SttService:
         """Subscribe to audio, wake events, TTS and the router's conversation state."""
         self._bus = bus
         self._publisher = Publisher(bus, self._settings, self._conversation.phrases())
+        self._workers = SatelliteWorkers(
+            bus,
+            self._work,
+            self._open_stream,
+            limits=self._settings.worker_limits(),
+            on_removed=self._forget,
+        )
         bus.subscribe_raw(PCM_PATTERN, self._on_pcm)
         bus.subscribe(TOPIC_WAKE_EVENT, self._on_wake)
         bus.subscribe(TOPIC_TTS_STATUS, self._on_tts_status)
@@ -154,6 +172,7 @@ class SttService:
         _LOGGER.info("engines ready in %.2f s", time.perf_counter() - started)
         self._ready.set()
         await bus.set_health(True, "ready")
+        await self.workers.run()
 
     def _load(self) -> Transcriber:
         transcriber = build_transcriber(self._settings)
@@ -168,12 +187,19 @@ class SttService:
         if satellite is None or len(message.payload) < 2:
             return
         samples = np.frombuffer(message.payload[: len(message.payload) // 2 * 2], dtype="<i2")
-        stream = self._streams.get(satellite)
-        if stream is None:
-            stream = SatelliteStream(satellite, self._segmenters(), self.gate(satellite))
-            self._streams[satellite] = stream
-            stream.task = asyncio.create_task(self._work(stream), name=f"stt:stream:{satellite}")
-        stream.queue.put_nowait((samples.astype(np.int16), frame_ts(message, samples.size)))
+        self.workers.put(satellite, (samples.astype(np.int16), frame_ts(message, samples.size)))
+
+    async def _open_stream(self, satellite: str) -> SatelliteStream:
+        # Also called on a restart after a failure: a fresh segmenter, the same gate.
+        return SatelliteStream(satellite, self._segmenters(), self.gate(satellite))
+
+    def _forget(self, satellite: str) -> None:
+        # A closed satellite's gate goes too, unless it still holds something: an open
+        # window, TTS speaking, or live mode the router switched away from the default.
+        gate = self._gates.get(satellite)
+        live_default = gate is not None and gate.live == self._conversation.live_mode
+        if gate is not None and live_default and gate.at_rest(time.time()):
+            del self._gates[satellite]
 
     async def _on_wake(self, message: Message) -> None:
         event = message.data
@@ -187,7 +213,7 @@ class SttService:
             cut_ts=cut,
         )
         self.gate(event.satellite).open(window)
-        stream = self._streams.get(event.satellite)
+        stream = self.workers.state(event.satellite)
         if stream is not None:
             stream.last_turn = None  # after a wake word comes a new request, not more of one
             await self._retry_held(stream)
@@ -216,13 +242,19 @@ class SttService:
         self.gate(state.satellite).live = state.live_mode
 
     # -- the per-satellite worker -------------------------------------------------------
-    async def _work(self, stream: SatelliteStream) -> None:
-        with log_context(satellite=stream.satellite):
-            await self._ready.wait()
+    async def _work(
+        self, satellite: str, stream: SatelliteStream, queue: asyncio.Queue[Frame]
+    ) -> None:
+        """Feed one satellite's frames to its segmenter and handle the events, in order.
+
+        A failing utterance is logged and counted here; anything else (the VAD failing)
+        propagates, and the supervisor restarts the worker with a fresh stream.
+        """
+        with log_context(satellite=satellite):
             while True:
-                pending = [await stream.queue.get()]
-                while not stream.queue.empty() and len(pending) < _MAX_BATCH:
-                    pending.append(stream.queue.get_nowait())
+                pending = [await queue.get()]
+                while not queue.empty() and len(pending) < _MAX_BATCH:
+                    pending.append(queue.get_nowait())
                 while pending:
                     events, used = await asyncio.to_thread(feed, stream, pending)
                     pending = pending[used:]
@@ -273,7 +305,8 @@ class SttService:
 
     async def _on_partial_due(self, stream: SatelliteStream, event: PartialDue) -> None:
         if event.reason == "interval" and (
-            not self._settings.streaming_partials or stream.queue.qsize() > _BEHIND_FRAMES
+            not self._settings.streaming_partials
+            or self.workers.pending(stream.satellite) > _BEHIND_FRAMES
         ):
             return
         times = stream.times

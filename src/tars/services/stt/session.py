@@ -93,6 +93,10 @@ class Gate:
         self.windows = [w for w in self.windows if w.end_ts > window.start_ts - 60.0]
         self.windows.append(window)
 
+    def at_rest(self, now: float) -> bool:
+        """Nothing to remember: no window still open at ``now`` and TTS silent."""
+        return not self.tts_speaking and all(w.end_ts < now for w in self.windows)
+
     def consume(self, window: Window | None) -> None:
         """Close a window after a transcript was published from it (one turn per window)."""
         if window is not None and window in self.windows:

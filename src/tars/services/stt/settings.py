@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from tars.runtime.settings import TarsSettings
+from tars.runtime.workers import WorkerLimits
 from tars.services.stt.filter_rules import DEFAULT_ALLOWED_SHORT
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -166,6 +167,22 @@ class SttSettings(TarsSettings):
     """Audio kept from before the end of the wake word when it is cut off, in ms."""
     held_utterance_s: float = Field(default=3.0, ge=0)
     """How long an utterance heard outside any window waits for a late wake event, seconds."""
+
+    # Per-satellite workers
+    queue_frames: int = Field(default=250, ge=1)
+    """Audio frames queued per satellite before the oldest is dropped (250 = 5 s of 20 ms)."""
+    max_satellites: int = Field(default=32, ge=1)
+    """Satellites served at once; a new one closes the least recently active."""
+    satellite_idle_s: float = Field(default=300.0, ge=0.0)
+    """Seconds without audio after which a satellite's state is freed (0 keeps it)."""
+
+    def worker_limits(self) -> WorkerLimits:
+        """Bounds of the per-satellite workers from these settings."""
+        return WorkerLimits(
+            queue_size=self.queue_frames,
+            max_keys=self.max_satellites,
+            idle_s=self.satellite_idle_s,
+        )
 
     @field_validator(
         "common_words_extra",

@@ -7,7 +7,6 @@ handlers read and update on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,9 @@ from tars.services.stt.filters import RecentTexts
 from tars.services.stt.session import Gate, TimeMap
 from tars.services.stt.transcriber import Transcript
 from tars.services.stt.turn import TurnDecision
+
+Frame = tuple[Int16Array, float]
+"""Samples of one audio frame and the capture time of its first sample."""
 
 MAX_JOINED_S = 30.0
 """Longest audio of a turn joined from continuations, in seconds (Whisper's window)."""
@@ -76,8 +78,6 @@ class SatelliteStream:
     segmenter: UtteranceSegmenter
     gate: Gate
     times: TimeMap = field(default_factory=TimeMap)
-    queue: asyncio.Queue[tuple[Int16Array, float]] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[None] | None = None
     utt_id: str = ""
     speech_start_s: float = 0.0
     last_partial: str = ""
@@ -105,9 +105,7 @@ class SatelliteStream:
         return np.asarray(joined[-int(MAX_JOINED_S * SAMPLE_RATE) :], dtype=np.int16)
 
 
-def feed(
-    stream: SatelliteStream, frames: list[tuple[Int16Array, float]]
-) -> tuple[list[SegmenterEvent], int]:
+def feed(stream: SatelliteStream, frames: list[Frame]) -> tuple[list[SegmenterEvent], int]:
     """Run the segmenter over frames (worker thread); stop after a pause partial.
 
     Stopping there lets the service decide the end of turn at that pause (transcript and
