@@ -9,7 +9,7 @@ import pytest
 from tars.runtime.settings import ConversationSettings
 from tars.services.router.rules import Rules, date_reply, time_reply
 from tars.services.router.timers import describe, number_to_words, parse_duration
-from tars.services.router.wakephrase import WakePhrases
+from tars.text.wakephrase import WakePhrases
 
 RULES = Rules()
 

@@ -21,7 +21,7 @@ from tars.runtime.service import serve
 from tars.runtime.settings import ConversationSettings
 from tars.services.stt.endpoint import SegmenterConfig, UtteranceSegmenter
 from tars.services.stt.service import SttService
-from tars.services.stt.session import Gate, TimeMap, Window, cut_audio, strip_wake_phrase
+from tars.services.stt.session import Gate, TimeMap, Window, cut_audio
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.transcriber import Transcript
 
@@ -69,14 +69,6 @@ class FixedTurnModel:
     def complete_probability(self, samples: Int16Array) -> float:
         self.calls += 1
         return self.probability
-
-
-def test_strip_wake_phrase() -> None:
-    phrases = ("okay nabu", "ok nabu", "nabu")
-    assert strip_wake_phrase("Okay, Nabu. What time is it?", phrases) == "What time is it?"
-    assert strip_wake_phrase("Nabu, stop.", phrases) == "stop."
-    assert strip_wake_phrase("Okay Nabu.", phrases) == ""
-    assert strip_wake_phrase("Okay, what time is it?", phrases) == "Okay, what time is it?"
 
 
 def test_time_map_and_cut() -> None:

@@ -27,7 +27,7 @@ from tars.services.router.outputs import Outputs
 from tars.services.router.rules import Rules
 from tars.services.router.settings import RouterSettings, moved_variables, split_phrases
 from tars.services.router.state import Session
-from tars.services.router.wakephrase import WakePhrases
+from tars.text.wakephrase import WakePhrases
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -28,11 +28,12 @@ from tars.runtime.bus import Bus
 from tars.services.stt.endpoint import UtteranceEnded
 from tars.services.stt.factory import build_filter_chain
 from tars.services.stt.filters import Candidate, FilterContext, RecentTexts
-from tars.services.stt.session import Decision, strip_wake_phrase
+from tars.services.stt.session import Decision
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.stream import SatelliteStream, SpokenTurn
 from tars.services.stt.transcriber import Transcript
 from tars.services.stt.turn import TurnDecision, partial_worth_publishing
+from tars.text.wakephrase import WakePhrases
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,13 +69,13 @@ class Publisher:
     def __init__(self, bus: Bus, settings: SttSettings, wake_phrases: tuple[str, ...]) -> None:
         self._bus = bus
         self._settings = settings
-        self._wake_phrases = wake_phrases
+        self._wake_phrases = WakePhrases(wake_phrases)
         self._chain = build_filter_chain(settings)
         self._tts_texts = RecentTexts(max_items=10, max_age_s=30.0)
 
     def strip_wake(self, text: str) -> str:
         """``text`` without a leading wake phrase."""
-        return strip_wake_phrase(text, self._wake_phrases)
+        return self._wake_phrases.strip_leading(text)
 
     def tts_spoke(self, text: str) -> None:
         """Remember what TTS is saying, for the echo filter."""

@@ -11,7 +11,6 @@ wake word on, and audio streamed faster than real time gates the same way.
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,7 +25,6 @@ WAKE_SPAN_S = 2.5
 WAKE_ONLY_S = 0.25
 """Speech ending less than this after the wake word is the wake word itself, in seconds."""
 _MAX_ANCHORS = 4096
-_WORD = re.compile(r"[A-Za-z0-9']+")
 
 
 class TimeMap:
@@ -136,15 +134,3 @@ def cut_audio(
     if first <= 0:
         return samples
     return np.asarray(samples[first:], dtype=np.int16)
-
-
-def strip_wake_phrase(text: str, phrases: tuple[str, ...]) -> str:
-    """Remove a leading wake phrase ("Okay, Nabu. What time is it?" -> "What time is it?")."""
-    words = list(_WORD.finditer(text))
-    lowered = [match.group(0).lower() for match in words]
-    for phrase in sorted(phrases, key=lambda p: -len(p.split())):
-        target = phrase.lower().split()
-        if target and lowered[: len(target)] == target:
-            rest = text[words[len(target) - 1].end() :]
-            return rest.lstrip(" ,.!?;:-").strip()
-    return text.strip()
