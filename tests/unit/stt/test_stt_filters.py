@@ -193,3 +193,23 @@ def test_helpers() -> None:
     assert syllables("okay") == 2
     assert syllables("hi") == 1
     assert 85 <= len(COMMON_WORDS) <= 100
+
+
+def test_a_continuation_is_checked_for_echo_in_its_new_words_only() -> None:
+    spoken = FilterContext(now=100.0, tts_texts=("It is 3:15 PM.",))
+    echo = dataclasses.replace(
+        GOOD, text="What time is it? It is 3:15 PM.", continues_text="What time is it?"
+    )
+    assert rejected_by(echo, spoken) == "echo"
+    more = dataclasses.replace(
+        GOOD,
+        text="Remind me to water the plants on Sunday.",
+        continues_text="Remind me to water the plants.",
+    )
+    assert more.new_words() == "on sunday"
+    assert rejected_by(more, spoken) is None
+    # Whisper reworded the earlier part: the new words are those past its length.
+    reworded = dataclasses.replace(
+        GOOD, text="Remind me to water my plants on Sunday", continues_text="Remind me to water"
+    )
+    assert reworded.new_words() == "my plants on sunday"

@@ -283,9 +283,11 @@ class EchoOfTts:
 
     def check(self, candidate: Candidate, context: FilterContext) -> str | None:
         """See class docstring."""
-        text = normalise(candidate.text)
+        # A continuation carries the earlier request in front: the reply that started
+        # playing after it can only be in the new words.
+        text = candidate.new_words() if candidate.continues_text else normalise(candidate.text)
         for spoken in map(normalise, context.tts_texts):
-            if not spoken:
+            if not spoken or not text:
                 continue
             ratio = difflib.SequenceMatcher(None, text, spoken).ratio()
             if text == spoken or ratio >= self.min_ratio:

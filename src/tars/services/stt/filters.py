@@ -55,6 +55,26 @@ class Candidate:
     """Probability of no speech (0-1), None when unknown."""
     avg_logprob: float | None = None
     """Mean token log-probability, None when unknown."""
+    continues_text: str = ""
+    """Text of the earlier final this transcript continues ("" for a new turn)."""
+
+    def new_words(self) -> str:
+        """The normalised words after those of `continues_text` (all of them for a new turn).
+
+        A continuation is transcribed with the earlier part in front, so checks about what
+        was just heard (echo of the reply that started playing) look at the rest only.
+        """
+        words = normalise(self.text).split()
+        earlier = normalise(self.continues_text).split()
+        shared = 0
+        for heard, known in zip(words, earlier, strict=False):
+            if heard != known:
+                break
+            shared += 1
+        # Whisper may reword the end of the earlier part: without a clear shared prefix, the
+        # new words are those beyond the earlier part's length.
+        cut = shared if shared >= len(earlier) // 2 else len(earlier)
+        return " ".join(words[cut:])
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ class Publisher:
             return
         now = time.monotonic()
         event = heard.event
+        continued = stream.continuing
         candidate = Candidate(
             text=text,
             duration_s=max(0.0, heard.speech_end_ts - heard.speech_start_ts),
@@ -119,6 +120,7 @@ class Publisher:
             confidence=transcript.confidence,
             no_speech_prob=transcript.no_speech_prob,
             avg_logprob=transcript.avg_logprob,
+            continues_text=continued.text if continued else "",
         )
         context = FilterContext(
             now=now,
@@ -127,7 +129,7 @@ class Publisher:
             published=stream.published.snapshot(now),
         )
         rejection = self._chain.check(candidate, context)
-        continued, stream.continuing = stream.continuing, None
+        stream.continuing = None
         if rejection is not None:
             stream.last_turn = None
             await self.rejected(stream, heard, text, rejection.filter, rejection.reason)
