@@ -25,8 +25,9 @@ from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import serve
 from tars.services.stt.service import SttService
 from tars.services.stt.settings import SttSettings
+from tars.services.stt.turn_model import TurnModel
 from tars.services.stt.wer import corpus_wer
-from tars.services.stt.whisper_engine import WhisperOptions, WhisperTranscriber
+from tars.services.stt.whisper_engine import WhisperTranscriber
 from tars.services.wake.service import WakeService
 from tars.services.wake.settings import WakeSettings
 
@@ -43,13 +44,6 @@ VOICES: dict[str, Callable[[str], Int16Array]] = {
     "espeak": lambda text: speech.espeak(text, "en-us", 150),
 }
 FRAME = 320
-
-
-@pytest.fixture(scope="session")
-def whisper() -> WhisperTranscriber:
-    transcriber = WhisperTranscriber(WhisperOptions(model="tiny.en"))
-    transcriber.warm_up()
-    return transcriber
 
 
 @dataclass
@@ -93,10 +87,11 @@ class Stack:
 async def listening(
     mqtt_broker: TestBroker,
     whisper: WhisperTranscriber,
+    turn_model: TurnModel | None,
     wake_settings: WakeSettings | None = None,
 ) -> AsyncIterator[Stack]:
     """Run wake + stt in-process (each on its own bus) and a client that sees their output."""
-    stt = SttService(SttSettings(), transcriber=whisper)
+    stt = SttService(SttSettings(), transcriber=whisper, turn_model=turn_model)
     wake = WakeService(wake_settings or WakeSettings())
     client = mqtt_broker.bus("cli", health=False)
     seen = Seen()
@@ -136,14 +131,14 @@ def wake_then(voice: str, command: str) -> Int16Array:
 
 
 async def test_wake_word_then_command_gives_one_wake_and_one_final(
-    mqtt_broker: TestBroker, whisper: WhisperTranscriber
+    mqtt_broker: TestBroker, whisper: WhisperTranscriber, turn_model: TurnModel | None
 ) -> None:
     clips = {
         f"{voice}-{index}": (command, wake_then(voice, command))
         for voice in VOICES
         for index, command in enumerate(COMMANDS)
     }
-    async with listening(mqtt_broker, whisper) as stack:
+    async with listening(mqtt_broker, whisper, turn_model) as stack:
         started = time.monotonic()
         await asyncio.gather(
             *(stream(stack.client, sat, audio) for sat, (_, audio) in clips.items())
@@ -171,7 +166,7 @@ async def test_wake_word_then_command_gives_one_wake_and_one_final(
 
 
 async def test_speech_without_wake_word_and_noise_give_nothing(
-    mqtt_broker: TestBroker, whisper: WhisperTranscriber
+    mqtt_broker: TestBroker, whisper: WhisperTranscriber, turn_model: TurnModel | None
 ) -> None:
     noise = np.concatenate(
         [
@@ -184,7 +179,7 @@ async def test_speech_without_wake_word_and_noise_give_nothing(
     )
     assert noise.size >= 10 * SAMPLE_RATE
     plain = speech.utterance(*(speech.piper(c) for c in COMMANDS[:2]), gap_s=1.0)
-    async with listening(mqtt_broker, whisper) as stack:
+    async with listening(mqtt_broker, whisper, turn_model) as stack:
         await asyncio.gather(
             stream(stack.client, "noise", noise), stream(stack.client, "nowake", plain)
         )
@@ -196,10 +191,10 @@ async def test_speech_without_wake_word_and_noise_give_nothing(
 
 
 async def test_barge_in_pauses_then_stops_or_resumes(
-    mqtt_broker: TestBroker, whisper: WhisperTranscriber
+    mqtt_broker: TestBroker, whisper: WhisperTranscriber, turn_model: TurnModel | None
 ) -> None:
     tts_bus = mqtt_broker.bus("tts")
-    async with listening(mqtt_broker, whisper) as stack, running(tts_bus):
+    async with listening(mqtt_broker, whisper, turn_model) as stack, running(tts_bus):
         for satellite, reply in (("barge-stop", "reply-stop"), ("barge-wait", "reply-wait")):
             await tts_bus.publish(
                 TOPIC_TTS_STATUS,
@@ -241,10 +236,10 @@ async def test_barge_in_pauses_then_stops_or_resumes(
 
 
 async def test_two_satellites_get_their_own_transcripts(
-    mqtt_broker: TestBroker, whisper: WhisperTranscriber
+    mqtt_broker: TestBroker, whisper: WhisperTranscriber, turn_model: TurnModel | None
 ) -> None:
     clips = {"alpha": COMMANDS[0], "beta": COMMANDS[2]}
-    async with listening(mqtt_broker, whisper) as stack:
+    async with listening(mqtt_broker, whisper, turn_model) as stack:
         await asyncio.gather(
             *(stream(stack.client, sat, wake_then("piper", text)) for sat, text in clips.items())
         )

@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -67,6 +68,8 @@ class RecordedRequest:
         body: The decoded JSON body (None when empty or not JSON).
         closed_early: Set when the client closed the connection before the reply was complete.
         completed: Set when the whole reply was written.
+        closed_at: ``time.monotonic()`` when ``closed_early`` was set (None until then).
+        chunks_sent: SSE chunks written so far.
     """
 
     method: str
@@ -75,6 +78,18 @@ class RecordedRequest:
     body: Any
     closed_early: asyncio.Event = field(default_factory=asyncio.Event)
     completed: asyncio.Event = field(default_factory=asyncio.Event)
+    closed_at: float | None = None
+    chunks_sent: int = 0
+
+    @property
+    def user_text(self) -> str:
+        """Content of the last user message of a chat request ("" if there is none)."""
+        messages = self.body.get("messages", []) if isinstance(self.body, dict) else []
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                content = message.get("content")
+                return content if isinstance(content, str) else ""
+        return ""
 
 
 def chunk(
@@ -169,11 +184,20 @@ class OpenAIServer:
     Args:
         replies: Replies handed out in request order.
         default: Reply used once ``replies`` is exhausted (None: answer 500).
+        choose: Picks the reply from the request itself (None from it: the next scripted one),
+            for tests where the order of requests is not known in advance.
     """
 
-    def __init__(self, replies: Iterable[Reply] = (), *, default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        replies: Iterable[Reply] = (),
+        *,
+        default: Reply | None = None,
+        choose: Callable[[RecordedRequest], Reply | None] | None = None,
+    ) -> None:
         self._replies = deque(replies)
         self._default = default
+        self._choose = choose
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests: list[RecordedRequest] = []
@@ -206,15 +230,27 @@ class OpenAIServer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
 
+    def _reply_for(self, request: RecordedRequest) -> Reply:
+        chosen = self._choose(request) if self._choose is not None else None
+        return chosen if chosen is not None else self._next_reply()
+
     def _next_reply(self) -> Reply:
         if self._replies:
             return self._replies.popleft()
         return self._default or Reply(status=500, json_body={"error": {"message": "no reply"}})
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+        # The exchange runs as a task of its own that __aexit__ may cancel; this callback
+        # only waits for it. (On Python 3.11 asyncio logs "Exception in callback" when the
+        # task start_server wraps the callback in ends cancelled.)
+        task = asyncio.create_task(self._exchange(reader, writer), name="openai-server:exchange")
         self._tasks.add(task)
+        try:
+            await asyncio.wait([task])
+        finally:
+            self._tasks.discard(task)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         watcher: asyncio.Task[None] | None = None
         try:
             request = await _read_request(reader)
@@ -222,7 +258,7 @@ class OpenAIServer:
                 return
             self.requests.append(request)
             watcher = asyncio.create_task(_watch_disconnect(reader, request), name="server-watch")
-            await _respond(self._next_reply(), writer, request)
+            await _respond(self._reply_for(request), writer, request)
         except ConnectionError:
             pass
         finally:
@@ -232,7 +268,6 @@ class OpenAIServer:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
-            self._tasks.discard(task)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
@@ -258,6 +293,7 @@ async def _watch_disconnect(reader: asyncio.StreamReader, request: RecordedReque
         while await reader.read(1024):
             pass
     if not request.completed.is_set():
+        request.closed_at = time.monotonic()
         request.closed_early.set()
 
 
@@ -282,13 +318,15 @@ async def _respond(reply: Reply, writer: asyncio.StreamWriter, request: Recorded
         if reply.stall_after is not None and sent >= reply.stall_after:
             await request.closed_early.wait()
             return
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
+        if reply.delay_s:  # a pause that a hang-up ends at once
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(request.closed_early.wait(), reply.delay_s)
         if request.closed_early.is_set():
             return
         data = item if isinstance(item, str) else json.dumps(item)
         writer.write(f"data: {data}\n\n".encode())
         await writer.drain()
+        request.chunks_sent += 1
     if reply.stall_after is not None:
         await request.closed_early.wait()
         return

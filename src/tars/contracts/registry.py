@@ -58,6 +58,8 @@ class TopicSpec:
     """Bare (non-enveloped) JSON of the model is accepted, as py-tars clients send it."""
     publishers: tuple[str, ...] = field(default_factory=tuple)
     """Broker users allowed to publish it (OWN: each service its own instance)."""
+    v1: bool = False
+    """A py-tars v1 topic: in the v1 wire its JSON holds only the v1 fields (contracts/v1.py)."""
 
     @property
     def binary(self) -> bool:
@@ -66,42 +68,45 @@ class TopicSpec:
 
 
 def _spec(pattern: str, model: Any, event_type: str, *publishers: str, **options: Any) -> TopicSpec:
+    """A TARS topic (py-tars has no such topic)."""
     return TopicSpec(pattern, model, event_type, publishers=publishers, **options)
+
+
+def _v1(pattern: str, model: Any, event_type: str, *publishers: str, **options: Any) -> TopicSpec:
+    """A topic of the py-tars topic table (review section 2), shared with py-tars clients."""
+    return TopicSpec(pattern, model, event_type, publishers=publishers, v1=True, **options)
 
 
 TOPICS: tuple[TopicSpec, ...] = (
     # audio
     _spec(audio.PCM_PATTERN, None, "audio.pcm", "mic", "ui-web", "cli", qos=0),
     _spec(audio.TTS_AUDIO_PATTERN, None, "tts.audio", "tts", qos=0),
-    _spec(audio.TOPIC_AUDIO_FFT, audio.AudioFFTData, "stt.audio_fft", "stt", qos=0, bare_ok=True),
+    _v1(audio.TOPIC_AUDIO_FFT, audio.AudioFFTData, "stt.audio_fft", "stt", qos=0, bare_ok=True),
     # wake
-    _spec(wake.TOPIC_WAKE_EVENT, wake.WakeEvent, "wake.event", "wake"),
-    _spec(wake.TOPIC_WAKE_MIC, wake.WakeMicCommand, "wake.mic", "wake"),
+    _v1(wake.TOPIC_WAKE_EVENT, wake.WakeEvent, "wake.event", "wake"),
+    _v1(wake.TOPIC_WAKE_MIC, wake.WakeMicCommand, "wake.mic", "wake"),
     # stt
-    _spec(stt.TOPIC_STT_FINAL, stt.FinalTranscript, "stt.final", "stt", *UIS),
-    _spec(stt.TOPIC_STT_PARTIAL, stt.PartialTranscript, "stt.partial", "stt", qos=0),
+    _v1(stt.TOPIC_STT_FINAL, stt.FinalTranscript, "stt.final", "stt", *UIS),
+    _v1(stt.TOPIC_STT_PARTIAL, stt.PartialTranscript, "stt.partial", "stt", qos=0),
     _spec(stt.TOPIC_STT_REJECTED, stt.RejectedTranscript, "stt.rejected", "stt"),
     _spec(stt.TOPIC_STT_CONTINUATION, stt.TurnContinuation, "stt.continuation", "stt"),
     # tts
-    _spec(tts.TOPIC_TTS_SAY, tts.TtsSay, "tts.say", "router", "llm", "mcp", *UIS, bare_ok=True),
-    _spec(tts.TOPIC_TTS_STATUS, tts.TtsStatus, "tts.status", "tts"),
-    _spec(
-        tts.TOPIC_TTS_CONTROL, tts.TtsControl, "tts.control", "wake", "router", *UIS, bare_ok=True
-    ),
+    # Not mcp: tools never speak for TARS (an MCP tool's publishes are allowlisted anyway).
+    _v1(tts.TOPIC_TTS_SAY, tts.TtsSay, "tts.say", "router", "llm", *UIS, bare_ok=True),
+    _v1(tts.TOPIC_TTS_STATUS, tts.TtsStatus, "tts.status", "tts"),
+    _v1(tts.TOPIC_TTS_CONTROL, tts.TtsControl, "tts.control", "wake", "router", *UIS, bare_ok=True),
     # llm
-    _spec(llm.TOPIC_LLM_REQUEST, llm.LLMRequest, "llm.request", "router", *UIS),
-    _spec(llm.TOPIC_LLM_STREAM, llm.LLMStreamDelta, "llm.stream", "llm"),
-    _spec(llm.TOPIC_LLM_RESPONSE, llm.LLMResponse, "llm.response", "llm"),
-    _spec(llm.TOPIC_LLM_CANCEL, llm.LLMCancel, "llm.cancel", "router", "wake", *UIS),
+    _v1(llm.TOPIC_LLM_REQUEST, llm.LLMRequest, "llm.request", "router", *UIS),
+    _v1(llm.TOPIC_LLM_STREAM, llm.LLMStreamDelta, "llm.stream", "llm"),
+    _v1(llm.TOPIC_LLM_RESPONSE, llm.LLMResponse, "llm.response", "llm"),
+    _v1(llm.TOPIC_LLM_CANCEL, llm.LLMCancel, "llm.cancel", "router", "wake", *UIS),
     # tools
-    _spec(
-        tools.TOPIC_TOOLS_REGISTRY, tools.ToolsRegistry, "llm.tools.registry", "mcp", retain=True
-    ),
-    _spec(tools.TOPIC_TOOL_CALL_REQUEST, tools.ToolCallRequest, "llm.tool.call.request", "llm"),
-    _spec(tools.TOPIC_TOOL_CALL_RESULT, tools.ToolCallResult, "llm.tool.call.result", "mcp"),
+    _v1(tools.TOPIC_TOOLS_REGISTRY, tools.ToolsRegistry, "llm.tools.registry", "mcp", retain=True),
+    _v1(tools.TOPIC_TOOL_CALL_REQUEST, tools.ToolCallRequest, "llm.tool.call.request", "llm"),
+    _v1(tools.TOPIC_TOOL_CALL_RESULT, tools.ToolCallResult, "llm.tool.call.result", "mcp"),
     # memory
-    _spec(memory.TOPIC_MEMORY_QUERY, memory.MemoryQuery, "memory.query", "llm", *UIS),
-    _spec(memory.TOPIC_MEMORY_RESULTS, memory.MemoryResults, "memory.results", "memory"),
+    _v1(memory.TOPIC_MEMORY_QUERY, memory.MemoryQuery, "memory.query", "llm", "mcp", *UIS),
+    _v1(memory.TOPIC_MEMORY_RESULTS, memory.MemoryResults, "memory.results", "memory"),
     _spec(
         memory.TOPIC_MEMORY_REMEMBER,
         memory.MemoryFact,
@@ -112,7 +117,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         *UIS,
     ),
     # character
-    _spec(
+    _v1(
         character.TOPIC_CHARACTER_GET,
         character.CharacterGetRequest,
         "character.get",
@@ -120,17 +125,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         "mcp",
         *UIS,
     ),
-    _spec(
-        character.TOPIC_CHARACTER_RESULT, character.CharacterResult, "character.result", "memory"
-    ),
-    _spec(
+    _v1(character.TOPIC_CHARACTER_RESULT, character.CharacterResult, "character.result", "memory"),
+    _v1(
         character.TOPIC_CHARACTER_CURRENT,
         character.CharacterSnapshot,
         "character.current",
         "memory",
         retain=True,
     ),
-    _spec(
+    _v1(
         character.TOPIC_CHARACTER_UPDATE,
         character.CharacterUpdate,
         "character.update",
@@ -153,8 +156,8 @@ TOPICS: tuple[TopicSpec, ...] = (
         retain=True,
     ),
     # camera
-    _spec(camera.TOPIC_CAMERA_FRAME, camera.CameraFrame, "camera.frame", "camera", qos=0),
-    _spec(
+    _v1(camera.TOPIC_CAMERA_FRAME, camera.CameraFrame, "camera.frame", "camera", qos=0),
+    _v1(
         camera.TOPIC_CAMERA_CAPTURE,
         camera.CameraCaptureRequest,
         "camera.capture",
@@ -162,20 +165,18 @@ TOPICS: tuple[TopicSpec, ...] = (
         "llm",
         *UIS,
     ),
-    _spec(camera.TOPIC_CAMERA_IMAGE, camera.CameraImageResponse, "camera.image", "camera"),
+    _v1(camera.TOPIC_CAMERA_IMAGE, camera.CameraImageResponse, "camera.image", "camera"),
     _spec(camera.TOPIC_CAMERA_STATUS, camera.CameraStatusUpdate, "camera.status", "camera"),
-    # movement
-    _spec(
+    # movement (frame and state carry the ESP32 firmware's own raw forms, never py-tars's
+    # unused contract models, so the v1 wire leaves them alone)
+    _v1(
         movement.TOPIC_MOVEMENT_TEST,
         movement.TestMovementRequest,
         "movement.test",
-        "movement",
-        "mcp",
-        "router",
-        *UIS,
+        "movement",  # only the validator drives the servos; others use movement/command
         bare_ok=True,
     ),
-    _spec(
+    _v1(
         movement.TOPIC_MOVEMENT_STOP,
         movement.EmergencyStopCommand,
         "movement.stop",
@@ -185,7 +186,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         *UIS,
         bare_ok=True,
     ),
-    _spec(
+    _v1(
         movement.TOPIC_MOVEMENT_STATUS,
         movement.MovementStatusUpdate,
         "movement.status",
@@ -193,7 +194,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         "esp32",
         bare_ok=True,
     ),
-    _spec(
+    _v1(
         movement.TOPIC_MOVEMENT_COMMAND,
         movement.MovementCommand,
         "movement.command",
@@ -217,9 +218,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         bare_ok=True,
     ),
     # system
-    _spec(
-        health.HEALTH_PATTERN, health.HealthPing, "health.status", OWN, retain=True, bare_ok=True
-    ),
+    _v1(health.HEALTH_PATTERN, health.HealthPing, "health.status", OWN, retain=True, bare_ok=True),
     _spec(metrics.METRICS_PATTERN, metrics.MetricsSnapshot, "metrics.snapshot", OWN, qos=0),
 )
 

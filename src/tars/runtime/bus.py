@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tars.contracts.base import new_id
-from tars.contracts.codec import ContractError, decode, encode, spec_for
+from tars.contracts.codec import ContractError, decode, encode_message, spec_for
 from tars.contracts.envelope import Envelope
 from tars.contracts.health import HealthPing, health_topic
 from tars.contracts.registry import lookup, topic_matches
+from tars.contracts.v1 import WireMode
 from tars.runtime.logs import log_context
 from tars.runtime.metrics import Metrics
 
@@ -148,11 +149,21 @@ class _Subscription:
 class BaseBus(abc.ABC):
     """Subscription bookkeeping, decoding, de-duplication, request futures and health.
 
-    Transports subclass it and implement ``_transmit`` and ``run``.
+    Transports subclass it and implement ``_transmit`` and ``run``. ``wire`` is how
+    payloads are published (``v1``: exactly py-tars v1 JSON on py-tars topics, the TARS
+    additions in a user property); every wire is understood on receipt.
     """
 
-    def __init__(self, service: str, *, dedupe: Dedupe | None = None, queue_size: int = 1000):
+    def __init__(
+        self,
+        service: str,
+        *,
+        dedupe: Dedupe | None = None,
+        queue_size: int = 1000,
+        wire: WireMode = "tars",
+    ):
         self.service = service
+        self.wire: WireMode = wire
         self.metrics = Metrics(service)
         self._dedupe = dedupe or Dedupe(30.0, 4096)
         self._queue_size = queue_size
@@ -245,7 +256,7 @@ class BaseBus(abc.ABC):
                 self._enqueue(sub, raw)
         if not json_targets and not self._is_reply(topic):
             return
-        message = self._decode(topic, payload, retained)
+        message = self._decode(topic, payload, properties, retained)
         if message is None:
             return
         future = self._pending.pop(message.envelope.id, None)
@@ -257,9 +268,11 @@ class BaseBus(abc.ABC):
     def _is_reply(self, topic: str) -> bool:
         return any(topic_matches(pattern, topic) for pattern in self._reply_patterns)
 
-    def _decode(self, topic: str, payload: bytes, retained: bool) -> Message | None:
+    def _decode(
+        self, topic: str, payload: bytes, properties: Mapping[str, str] | None, retained: bool
+    ) -> Message | None:
         try:
-            envelope = decode(topic, payload)
+            envelope = decode(topic, payload, properties)
         except ContractError as err:
             self.metrics.inc("rejected")
             self.metrics.inc(f"rejected.{err.reason}")
@@ -349,13 +362,13 @@ class BaseBus(abc.ABC):
         """Envelope, validate and publish a payload model; returns the envelope id."""
         spec = spec_for(topic)
         envelope_id = id or new_id()
-        payload = encode(topic, data, id=envelope_id, source=self.service)
+        encoded = encode_message(topic, data, wire=self.wire, id=envelope_id, source=self.service)
         await self._transmit(
             topic,
-            payload,
+            encoded.payload,
             qos=spec.qos if qos is None else qos,
             retain=spec.retain if retain is None else retain,
-            properties=None,
+            properties=encoded.properties or None,
         )
         self.metrics.inc("messages_out")
         return envelope_id

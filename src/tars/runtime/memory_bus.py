@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 
 from tars.contracts.registry import topic_matches
+from tars.contracts.v1 import WireMode
 from tars.runtime.bus import BaseBus, Dedupe
 
 
@@ -41,8 +42,8 @@ class MemoryBroker:
 class MemoryBus(BaseBus):
     """The Bus interface over a MemoryBroker: same decoding, queues and handlers as MQTT."""
 
-    def __init__(self, service: str, broker: MemoryBroker) -> None:
-        super().__init__(service, dedupe=Dedupe(30.0, 4096))
+    def __init__(self, service: str, broker: MemoryBroker, *, wire: WireMode = "tars") -> None:
+        super().__init__(service, dedupe=Dedupe(30.0, 4096), wire=wire)
         self._broker = broker
 
     def deliver(

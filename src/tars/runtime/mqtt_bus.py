@@ -12,7 +12,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tars.contracts.base import new_id
-from tars.contracts.codec import encode
+from tars.contracts.codec import encode_message
 from tars.contracts.health import HealthPing, health_topic
 from tars.runtime.bus import BaseBus, Dedupe
 from tars.runtime.settings import MqttSettings
@@ -35,7 +35,11 @@ class MqttBus(BaseBus):
     """
 
     def __init__(self, service: str, settings: MqttSettings, *, health: bool = True) -> None:
-        super().__init__(service, dedupe=Dedupe(settings.dedupe_ttl_s, settings.dedupe_max_entries))
+        super().__init__(
+            service,
+            dedupe=Dedupe(settings.dedupe_ttl_s, settings.dedupe_max_entries),
+            wire=settings.wire,
+        )
         self._settings = settings
         self._announce = health
         self._client: aiomqtt.Client | None = None
@@ -46,8 +50,10 @@ class MqttBus(BaseBus):
         if not self._announce:  # command-line clients have no health of their own
             return None
         lost = HealthPing(ok=False, event="lost", err="connection lost")
-        payload = encode(health_topic(self.service), lost, source=self.service)
-        return aiomqtt.Will(health_topic(self.service), payload, qos=1, retain=True)
+        topic = health_topic(self.service)
+        # Health has no TARS additions, so the Will needs no user properties in any wire.
+        payload = encode_message(topic, lost, wire=self.wire, source=self.service).payload
+        return aiomqtt.Will(topic, payload, qos=1, retain=True)
 
     def _make_client(self) -> aiomqtt.Client:
         host, port, username, password = self._settings.endpoint()

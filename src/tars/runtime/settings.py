@@ -9,6 +9,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tars.contracts.v1 import WireMode
+
 
 class TarsSettings(BaseSettings):
     """Base of every settings model: frozen, env-only, field docstrings become descriptions."""
@@ -39,6 +41,9 @@ class MqttSettings(TarsSettings):
     """How long a seen (topic, id, seq) is remembered for de-duplication, seconds."""
     dedupe_max_entries: int = Field(default=4096, ge=0)
     """How many (topic, id, seq) keys are remembered."""
+    wire: WireMode = "tars"
+    """Payloads published: tars (additions in the JSON) or v1 (py-tars v1 JSON on py-tars
+    topics, TARS additions in the tars-ext MQTT v5 user property; for py-tars clients)."""
 
     @field_validator("url")
     @classmethod
