@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.unit.router.router_harness import Peer, router_running
 
-from tars.contracts import conversation, llm, tts
+from tars.contracts import conversation, llm, tts, wake
 from tars.contracts.health import HealthPing, health_topic
 from tars.contracts.stt import PartialTranscript
 
@@ -144,17 +144,20 @@ async def test_llm_silence_times_out_into_an_apology_and_a_cancel() -> None:
         assert [c.id for c in peer.of(llm.TOPIC_LLM_CANCEL)] == ["q1"]
 
 
-async def test_barge_in_cancels_the_llm_and_stops_the_reply() -> None:
+async def test_barge_in_waits_for_what_follows_then_a_new_question_replaces_the_reply() -> None:
     async with router_running() as (_, peer):
         await peer.wake("kitchen")
         await peer.final("tell me a long story", satellite="kitchen", utt_id="q1")
         request = await _request(peer, "kitchen")
         await peer.delta(request.id, "Once upon a time. There ")
         await peer.wait_for(tts.TOPIC_TTS_SAY)
+        # The wake word over the reply only opens the window (the wake service paused TTS).
         await peer.wake("kitchen", "interrupt")
+        await peer.final("what time is it", satellite="kitchen", utt_id="q2")
         cancel = await peer.wait_for(llm.TOPIC_LLM_CANCEL)
         control = await peer.wait_for(tts.TOPIC_TTS_CONTROL)
-        turn = await peer.wait_for(TURN)
+        turn = await peer.wait_for(TURN, lambda t: t.id == "q1")
+        answer = await peer.wait_for(tts.TOPIC_TTS_SAY, lambda s: s.utt_id == "q2")
         await peer.delta(request.id, "was a dragon. It ")
         await peer.response(request.id, reply="Once upon a time. There was a dragon.")
         await peer.settle()
@@ -163,9 +166,43 @@ async def test_barge_in_cancels_the_llm_and_stops_the_reply() -> None:
         assert [s.text for s in peer.says("q1")] == ["Once upon a time."]
         assert turn.interrupted is True
         assert turn.reply == "Once upon a time."
-        phases = [s.phase for s in peer.of(STATE + "kitchen")]
-        assert "interrupted" in phases
-        assert phases[-1] == "listening"
+        assert answer.text.startswith("It is")
+        assert "interrupted" in [s.phase for s in peer.of(STATE + "kitchen")]
+
+
+async def test_a_wake_word_alone_over_the_reply_does_not_cut_it() -> None:
+    async with router_running() as (_, peer):
+        await peer.wake("kitchen")
+        await peer.final("tell me a long story", satellite="kitchen", utt_id="q1")
+        request = await _request(peer, "kitchen")
+        await peer.delta(request.id, "Once upon a time. There ")
+        await peer.wait_for(tts.TOPIC_TTS_SAY)
+        await peer.wake("kitchen", "interrupt")
+        await peer.wake("kitchen", "resume")
+        await peer.delta(request.id, "was a dragon. It slept.", done=True)
+        second = await peer.wait_for(tts.TOPIC_TTS_SAY, lambda s: "dragon" in s.text)
+        await peer.settle()
+        assert second.utt_id == "q1"
+        assert peer.of(llm.TOPIC_LLM_CANCEL) == []
+        assert peer.of(tts.TOPIC_TTS_CONTROL) == []
+
+
+async def test_a_cancel_about_a_replaced_reply_leaves_the_new_one_alone() -> None:
+    async with router_running(live_mode=True) as (_, peer):
+        await peer.final("tell me a long story", utt_id="q1")
+        await _request(peer)
+        await peer.final("what time is it", utt_id="q2")
+        await peer.wait_for(tts.TOPIC_TTS_SAY, lambda s: s.utt_id == "q2")
+        cancels = len(peer.of(llm.TOPIC_LLM_CANCEL))
+        await peer.bus.publish(
+            wake.TOPIC_WAKE_EVENT,
+            wake.WakeEvent(type="cancelled", cause="new_turn", tts_id="q1", satellite="local"),
+        )
+        # A later question is answered: the cancel before it was handled, and changed nothing.
+        await peer.final("what's the date", utt_id="q3")
+        await peer.wait_for(tts.TOPIC_TTS_SAY, lambda s: s.utt_id == "q3")
+        assert len(peer.of(llm.TOPIC_LLM_CANCEL)) == cancels
+        assert [c.id for c in peer.of(tts.TOPIC_TTS_CONTROL)] == ["q1"]
 
 
 async def test_stop_phrase_cancels_a_reply_in_progress() -> None:

@@ -129,15 +129,22 @@ class RouterService:
         event: wake.WakeEvent = message.data
         core = self._core
         session = core.session(event.satellite)
-        if event.type in ("wake", "interrupt"):
-            barge_in = session.busy or event.type == "interrupt"
+        if event.type == "interrupt":
+            # A wake word over the reply: the wake service has paused it. What follows decides:
+            # a new question replaces the reply (`_on_final`), "stop" ends it, and silence lets
+            # the wake service resume it. So the reply is not cut here.
+            core.open_window(session, self.conversation.wake_window_s)
+        elif event.type == "wake":
+            barge_in = session.busy
             if barge_in:
                 await core.interrupt(session, "barge_in")
             core.open_window(session, self.conversation.wake_window_s)
             await core.move(session, "listening")
-            if event.type == "wake" and not barge_in and self.settings.wake_ack_enabled:
+            if not barge_in and self.settings.wake_ack_enabled:
                 core.spawn(f"ack:{session.satellite}", self._ack_later(session))
         elif event.type == "cancelled":
+            if event.tts_id is not None and event.tts_id != session.reply_id:
+                return  # about a reply already replaced (a new turn): the current one stays
             await core.interrupt(session, "cancel")
             session.close_window()
             await core.move(session, "idle")
