@@ -111,7 +111,7 @@ async def test_first_sentence_is_spoken_before_the_stream_ends(mqtt_broker: Test
     assert turn.data.reply == "".join(pieces).strip()
 
 
-async def test_barge_in_cancels_the_request_and_silences_the_rest(
+async def test_barge_in_then_stop_cancels_the_request_and_silences_the_rest(
     mqtt_broker: TestBroker,
 ) -> None:
     pieces = [f"Sentence number {index} is here. " for index in range(60)]
@@ -120,9 +120,11 @@ async def test_barge_in_cancels_the_request_and_silences_the_rest(
         await say_to_tars(user, "count for me slowly")
         first = await observer.says.wait_for(lambda m: m.data.satellite == SATELLITE, 15)
         reply_id = first.data.utt_id
+        # The wake word over the reply opens the window; what the user then says decides.
         await wake.publish(
             TOPIC_WAKE_EVENT, WakeEvent(type="interrupt", satellite=SATELLITE, tts_id=reply_id)
         )
+        await say_to_tars(user, "stop")
         cancel = await observer.cancels.wait_for(lambda m: m.data.id == reply_id)
         stop = await observer.controls.wait_for(lambda m: m.data.action == "stop")
         await asyncio.wait_for(server.requests[0].closed_early.wait(), 5)
