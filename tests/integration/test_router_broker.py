@@ -143,7 +143,7 @@ async def test_first_sentence_is_spoken_before_the_stream_ends(stack: Stack) -> 
     print(f"timings: {turn.timings_ms}")
 
 
-async def test_barge_in_mid_reply_stops_it(stack: Stack) -> None:
+async def test_barge_in_then_a_new_question_stops_the_reply(stack: Stack) -> None:
     await stack.wake.publish(wake.TOPIC_WAKE_EVENT, wake.WakeEvent(type="wake", satellite="it-bar"))
     await stack.cli.publish(
         stt.TOPIC_STT_FINAL,
@@ -152,14 +152,20 @@ async def test_barge_in_mid_reply_stops_it(stack: Stack) -> None:
     await stack.request("it-story")
     await stack.delta("it-story", "Once upon a time. There ")
     await stack.says.wait_for(lambda s: s.utt_id == "it-story")
+    # The wake word over the reply only opens the window; the new question replaces the reply.
     await stack.wake.publish(
         wake.TOPIC_WAKE_EVENT, wake.WakeEvent(type="interrupt", satellite="it-bar")
+    )
+    await stack.cli.publish(
+        stt.TOPIC_STT_FINAL,
+        stt.FinalTranscript(text="what time is it", satellite="it-bar", utt_id="it-time"),
     )
     await stack.cancels.wait_for(lambda c: c.id == "it-story")
     stop = await stack.controls.wait_for(lambda c: c.id == "it-story")
     assert (stop.action, stop.satellite) == ("stop", "it-bar")
     await stack.delta("it-story", "was a dragon. And then ")
     await stack.delta("it-story", "more.", done=True)
+    await stack.says.wait_for(lambda s: s.utt_id == "it-time")
     await asyncio.sleep(0.3)  # give stray deltas time to (not) be spoken
     assert stack.said("it-story") == ["Once upon a time."]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 from tars.runtime.broker import BrokerUnavailable
 from tars.runtime.service import install_signal_handlers
@@ -30,7 +32,27 @@ def choose_services(requested: list[str] | None, report: ProgressReport) -> list
             "test clients can still publish audio on audio/<satellite>/pcm"
         )
         services = [name for name in services if name != "mic"]
+    for line in hardware_notes(services, os.environ):
+        report.line(line)
     return services
+
+
+def hardware_notes(services: list[str], environ: Mapping[str, str]) -> list[str]:
+    """What the body services will stand in for when no hardware is configured."""
+    notes = []
+    if "movement" in services and environ.get("MOVEMENT_MODE", "auto") == "auto":
+        notes.append(
+            "movement: no ESP32 servo controller configured: the simulator answers on the bus "
+            "until one reports on system/health/esp32 (MOVEMENT_MODE=esp32 turns it off)"
+        )
+    if "camera" in services and environ.get("CAMERA_SOURCE", "auto") == "auto":
+        index = environ.get("CAMERA_DEVICE_INDEX", "0")
+        if not Path(f"/dev/video{index}").exists():
+            notes.append(f"camera: no /dev/video{index}: serving generated test frames")
+        port = environ.get("CAMERA_HTTP_PORT", "8081")
+        host = environ.get("CAMERA_HTTP_HOST", "127.0.0.1")
+        notes.append(f"camera: MJPEG on http://{host}:{port}/stream and /snapshot")
+    return notes
 
 
 def run(runtime: RuntimeSettings, requested: list[str] | None) -> int:

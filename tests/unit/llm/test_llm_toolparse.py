@@ -73,3 +73,13 @@ def test_instructions_list_every_tool_and_the_format() -> None:
     assert "- get_weather: Forecast." in text
     assert '{"tool": "<tool name>", "arguments": {<arguments>}}' in text
     assert '"none"' in text
+
+
+def test_a_dropped_registry_prefix_is_resolved_when_unambiguous() -> None:
+    names = ["mcp__movement__move", "mcp__movement__stop_movement", "mcp__a__look", "mcp__b__look"]
+    moved = parse_tool_reply('{"tool": "move", "arguments": {"action": "wave"}}', names)
+    assert moved.call is not None
+    assert moved.call.name == "mcp__movement__move"
+    ambiguous = parse_tool_reply('{"tool": "look", "arguments": {}}', names)
+    assert ambiguous.call is None
+    assert ambiguous.malformed

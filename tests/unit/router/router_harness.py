@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from tars.contracts import conversation, llm, stt, tts, wake
+from tars.contracts import conversation, llm, movement, stt, tts, wake
 from tars.contracts.health import HealthPing, health_topic
 from tars.runtime.bus import Message
 from tars.runtime.memory_bus import MemoryBroker, MemoryBus
@@ -24,6 +24,8 @@ WATCHED = (
     llm.TOPIC_LLM_CANCEL,
     conversation.TOPIC_CONVERSATION_TURN,
     conversation.ROUTER_STATE_PATTERN,
+    movement.TOPIC_MOVEMENT_COMMAND,
+    movement.TOPIC_MOVEMENT_STOP,
 )
 FIXED_NOW = dt.datetime(2025, 3, 4, 15, 15)
 

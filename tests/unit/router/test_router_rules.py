@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from tars.runtime.settings import ConversationSettings
-from tars.services.router.rules import Rules, date_reply, time_reply
-from tars.services.router.timers import describe, number_to_words, parse_duration
+from tars.services.router.answers import date_reply, time_reply
+from tars.text.commands import Rules, is_closed_command
+from tars.text.durations import describe, number_to_words, parse_duration
 from tars.text.wakephrase import WakePhrases
 
 RULES = Rules()
@@ -131,3 +132,13 @@ def test_wake_phrases_are_configurable() -> None:
     assert custom.strip_leading("Computer, lights on") == "lights on"
     assert custom.strip_leading("okay nabu lights on") == "okay nabu lights on"
     assert WakePhrases([]).strip_leading("  hi ") == "hi"
+
+
+def test_closed_commands_are_whole_requests() -> None:
+    assert is_closed_command("What time is it?")
+    assert is_closed_command("set a timer for five minutes")
+    assert is_closed_command("wave")
+    # Open: what to say, or what to remind, can go on after a pause.
+    assert not is_closed_command("say hello")
+    assert not is_closed_command("remind me to water the plants")
+    assert not is_closed_command("what time is it in Tokyo")

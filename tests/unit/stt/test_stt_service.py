@@ -127,8 +127,11 @@ def make_service(
     live: bool = False,
     turn: float = 0.9,
     pause_ms: int = 0,
+    closed: bool = False,
     **overrides: object,
 ) -> tuple[SttService, FixedTranscriber]:
+    # Audio is sent faster than real time: a queue long enough that none is dropped.
+    overrides.setdefault("queue_frames", 2000)
     settings = SttSettings(**overrides)  # type: ignore[arg-type]
     if isinstance(transcriber, str):
         transcriber = FixedTranscriber(transcriber)
@@ -139,6 +142,7 @@ def make_service(
         transcriber=transcriber,
         turn_model=FixedTurnModel(turn),
         segmenter_factory=lambda: UtteranceSegmenter(LoudVad(), config),
+        closed_command=lambda text: closed,
     )
     return service, transcriber
 
@@ -322,8 +326,8 @@ async def test_a_pause_the_signals_call_incomplete_keeps_listening() -> None:
     assert len(seen.matching(on(TOPIC_STT_FINAL))) == 1
 
 
-async def test_a_pause_both_signals_call_complete_ends_the_turn() -> None:
-    service, _ = make_service("What time is it?", live=True, turn=0.95, pause_ms=64)
+async def test_a_finished_command_ends_the_turn_at_its_pause() -> None:
+    service, _ = make_service("What time is it?", live=True, turn=0.95, pause_ms=64, closed=True)
     async with stt_running(service) as (client, seen):
         await send(client, "den", SPEECH, 1000.0)
         final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
@@ -348,7 +352,7 @@ class FailingOnceVad(LoudVad):
 async def test_a_failing_stream_is_restarted_and_health_shows_it() -> None:
     config = SegmenterConfig(noise_gate=None, pause_partial_ms=0)
     service = SttService(
-        SttSettings(),
+        SttSettings(queue_frames=2000),
         conversation=ConversationSettings(live_mode=True),
         transcriber=FixedTranscriber("Turn on the kitchen lights."),
         turn_model=FixedTurnModel(0.9),
@@ -365,3 +369,21 @@ async def test_a_failing_stream_is_restarted_and_health_shows_it() -> None:
     assert final.text == "Turn on the kitchen lights."
     assert restarted.data.ok
     assert "vad exploded" in restarted.data.event
+
+
+async def test_an_open_request_waits_longer_than_a_thinking_pause() -> None:
+    # Finished-sounding words and voice, but not a closed command: a 0.5 s pause (more than
+    # the 0.15 s that ends a command) stays inside the request.
+    transcriber = FixedTranscriber(
+        "Remind me to water the plants.",
+        longer="Remind me to water the plants on Sunday.",
+        longer_after_s=1.8,
+    )
+    service, _ = make_service(transcriber, live=True, turn=0.95, pause_ms=64)
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", speech(1.2, 0.7, gap_s=0.5), 1000.0)
+        final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
+    assert final.text == "Remind me to water the plants on Sunday."
+    # Judged open at the thinking pause and again at the end.
+    assert service.bus.metrics.snapshot().counters.get("turn.open") == 2
+    assert len(seen.matching(on(TOPIC_STT_FINAL))) == 1

@@ -26,12 +26,15 @@ def test_looks_complete(text: str, complete: bool) -> None:
     assert looks_complete(text) is complete
 
 
-def test_model_policy_needs_both_signals_to_end_early() -> None:
-    policy = EndOfTurnPolicy(complete_ms=150, unsure_ms=1000, incomplete_ms=2500)
-    both = policy.decide("What time is it?", 0.9)
-    assert (both.verdict, both.hangover_ms, both.probability) == ("complete", 150, 0.9)
+def test_model_policy_needs_every_signal_to_end_early() -> None:
+    policy = EndOfTurnPolicy(complete_ms=150, open_ms=700, unsure_ms=1000, incomplete_ms=2500)
+    command = policy.decide("What time is it?", 0.9, closed=True)
+    assert (command.verdict, command.hangover_ms, command.probability) == ("complete", 150, 0.9)
+    # Finished-sounding, but an open request may go on after a thinking pause.
+    request = policy.decide("Remind me to water the plants.", 0.95)
+    assert (request.verdict, request.hangover_ms) == ("open", 700)
     # Either signal alone is not enough: a flat synthetic voice, or Whisper's full stop.
-    assert policy.decide("What time is it?", 0.2).verdict == "unsure"
+    assert policy.decide("What time is it?", 0.2, closed=True).verdict == "unsure"
     assert policy.decide("Set a timer for", 0.97).hangover_ms == 1000
     neither = policy.decide("Set a timer for", 0.1)
     assert (neither.verdict, neither.hangover_ms) == ("incomplete", 2500)

@@ -81,13 +81,16 @@ class ToolBridge:
 
     async def execute(self, call: ToolCall, request_id: str) -> str:
         """Run one call through the mcp service and return its result text."""
+        # Providers number calls per request ("call_0", "call_1"): on the bus the id is
+        # qualified by the request, so concurrent requests never take each other's results.
+        wire_id = f"{request_id}:{call.id}"
         future: asyncio.Future[ToolCallResult] = asyncio.get_running_loop().create_future()
-        self._waiting[call.id] = future
+        self._waiting[wire_id] = future
         try:
             await self._bus.publish(
                 TOPIC_TOOL_CALL_REQUEST,
                 ToolCallRequest(
-                    call_id=call.id,
+                    call_id=wire_id,
                     name=call.name,
                     arguments=dict(call.arguments),
                     request_id=request_id,
@@ -99,5 +102,5 @@ class ToolBridge:
             _LOGGER.warning("tool %s did not answer within %.1f s", call.name, self._timeout_s)
             return f"Tool error: {call.name} did not answer within {self._timeout_s:g} s."
         finally:
-            self._waiting.pop(call.id, None)
+            self._waiting.pop(wire_id, None)
         return result_text(result)

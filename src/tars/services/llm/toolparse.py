@@ -88,10 +88,23 @@ def parse_tool_reply(
         answer = obj.get("answer") or obj.get("response") or ""
         return ParsedReply(call=None, text=rest or str(answer).strip())
     arguments = _arguments(obj)
+    name = resolve_name(str(name), tool_names)
     if name not in tool_names or arguments is None:
         _LOGGER.warning("model asked for unknown tool or bad arguments: %.200s", raw)
         return ParsedReply(call=None, text=rest, malformed=True)
     return ParsedReply(call=ToolCall(id=call_id, name=str(name), arguments=arguments), text=rest)
+
+
+def resolve_name(name: str, tool_names: Collection[str]) -> str:
+    """The offered tool a model meant: its exact name, or the one name ending ``__<name>``.
+
+    Small models often drop the ``mcp__<server>__`` prefix of registry names ("move" for
+    ``mcp__movement__move``); an unambiguous suffix is taken, anything else is left as is.
+    """
+    if name in tool_names:
+        return name
+    matches = [tool for tool in tool_names if tool.endswith(f"__{name}")]
+    return matches[0] if len(matches) == 1 else name
 
 
 def _find_json_block(text: str) -> tuple[str, str] | None:

@@ -1,17 +1,19 @@
-"""Requests a deterministic rule answers: time, date, say, greeting, live mode, timers."""
+"""Requests a deterministic rule answers: time, date, say, greeting, live mode, timers, moves."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 from collections.abc import Callable
+from typing import cast
 
 from tars.contracts.base import new_id
-from tars.services.router import rules as rules_module
+from tars.contracts.movement import MOVEMENT_ACTIONS, MovementAction
 from tars.services.router.core import RouterCore
 from tars.services.router.reply import Reply
-from tars.services.router.rules import Intent
 from tars.services.router.state import Session
+from tars.text.commands import Intent
+from tars.text.moves import CONFIRMATIONS, STOP_CONFIRMATION
 
 
 class RuleAnswers:
@@ -28,6 +30,9 @@ class RuleAnswers:
         reply.route = "rule"
         if intent.kind in ("live_on", "live_off"):
             await self._core.set_live(session, intent.kind == "live_on")
+        if intent.kind == "move" and intent.action in MOVEMENT_ACTIONS:
+            action = cast(MovementAction, intent.action)
+            await self._core.out.move(action, intent.speed, session.satellite)
         text = self._text(session, intent)
         if text:
             await self._core.speak(session, reply, text, route="rule")
@@ -37,9 +42,9 @@ class RuleAnswers:
     def _text(self, session: Session, intent: Intent) -> str:
         now = self._wallclock()
         if intent.kind == "time":
-            return rules_module.time_reply(now)
+            return time_reply(now)
         if intent.kind == "date":
-            return rules_module.date_reply(now)
+            return date_reply(now)
         if intent.kind == "say":
             return intent.text
         if intent.kind == "greeting":
@@ -48,6 +53,10 @@ class RuleAnswers:
             return self._settings.live_mode_enter_ack
         if intent.kind == "live_off":
             return self._settings.live_mode_exit_ack
+        if intent.kind == "move":
+            return CONFIRMATIONS.get(intent.action, "Okay.")
+        if intent.kind == "move_stop":  # the stop itself went out as soon as it was heard
+            return STOP_CONFIRMATION
         if intent.kind == "timer_set" and intent.duration is not None:
             timer_id = new_id()[:8]
             self._core.spawn(
@@ -70,3 +79,14 @@ class RuleAnswers:
                 utt_id=f"timer-{new_id()[:8]}",
                 satellite=session.satellite,
             )
+
+
+def time_reply(now: dt.datetime) -> str:
+    """Say the time, e.g. "It is 3:15 PM."."""
+    hour = now.hour % 12 or 12
+    return f"It is {hour}:{now.minute:02d} {'AM' if now.hour < 12 else 'PM'}."
+
+
+def date_reply(now: dt.datetime) -> str:
+    """Say the date, e.g. "Today is Tuesday, March 4, 2025."."""
+    return f"Today is {now:%A}, {now:%B} {now.day}, {now.year}."

@@ -11,6 +11,13 @@ from tars.contracts.conversation import (
     router_state_topic,
 )
 from tars.contracts.llm import TOPIC_LLM_CANCEL, LLMCancel
+from tars.contracts.movement import (
+    TOPIC_MOVEMENT_COMMAND,
+    TOPIC_MOVEMENT_STOP,
+    EmergencyStopCommand,
+    MovementAction,
+    MovementCommand,
+)
 from tars.contracts.tts import TOPIC_TTS_CONTROL, TOPIC_TTS_SAY, TtsControl, TtsSay
 from tars.runtime.bus import Bus
 from tars.services.router.reply import Reply
@@ -66,6 +73,17 @@ class Outputs:
             TOPIC_TTS_CONTROL,
             TtsControl(action="stop", reason=reason, id=reply.id, satellite=reply.satellite),
         )
+
+    async def move(self, action: MovementAction, speed: float, satellite: str | None) -> None:
+        """Ask the movement service for one movement."""
+        await self._bus.publish(
+            TOPIC_MOVEMENT_COMMAND,
+            MovementCommand(command=action, speed=speed, satellite=satellite),
+        )
+
+    async def stop_movement(self, reason: str) -> None:
+        """Emergency stop, straight to the servo controller."""
+        await self._bus.publish(TOPIC_MOVEMENT_STOP, EmergencyStopCommand(reason=reason[:200]))
 
     async def state(self, session: Session) -> None:
         """Publish the retained state of one satellite."""

@@ -24,9 +24,9 @@ from tars.services.router.answers import RuleAnswers
 from tars.services.router.core import RouterCore
 from tars.services.router.llm_replies import LlmReplies
 from tars.services.router.outputs import Outputs
-from tars.services.router.rules import Rules
 from tars.services.router.settings import RouterSettings, moved_variables, split_phrases
 from tars.services.router.state import Session
+from tars.text.commands import Rules
 from tars.text.wakephrase import WakePhrases
 
 _LOGGER = logging.getLogger(__name__)
@@ -176,6 +176,10 @@ class RouterService:
         session = core.session(final.satellite)
         core.cancel_task(f"ack:{session.satellite}")
         request = self._wake.strip_leading(text)
+        if self._rules.is_movement_stop(request):
+            # A spoken emergency stop wins over everything, even outside any window.
+            core.metric("movement_stops")
+            await self.out.stop_movement(f"spoken: {request}")
         typed = final.source == "text"
         if not session.accepts(
             time.monotonic(),
@@ -201,7 +205,7 @@ class RouterService:
         core = self._core
         session.close_window()
         intent = self._rules.match(request)
-        if intent is not None and intent.kind == "stop":
+        if intent is not None and intent.kind in ("stop", "move_stop"):
             await core.interrupt(session, "stop")
             await core.move(session, "idle")
         elif session.busy:  # a new question replaces the reply in progress

@@ -118,6 +118,7 @@ def build_turn_policy(settings: SttSettings) -> EndOfTurnPolicy:
         mode=settings.end_of_turn,
         threshold=settings.turn_threshold,
         complete_ms=settings.turn_complete_hangover_ms,
+        open_ms=settings.turn_open_hangover_ms,
         unsure_ms=settings.turn_unsure_hangover_ms,
         incomplete_ms=settings.turn_incomplete_hangover_ms,
         default_ms=settings.hangover_ms,

@@ -67,6 +67,7 @@ from tars.services.stt.stream import (
 from tars.services.stt.transcriber import Transcriber, Transcript, TranscriptionError
 from tars.services.stt.turn import TurnDecision
 from tars.services.stt.turn_model import TurnModel
+from tars.text.commands import is_closed_command
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,13 +96,25 @@ class SttService:
         transcriber: Transcriber | None = None,
         turn_model: TurnModel | None = None,
         segmenter_factory: SegmenterFactory | None = None,
+        closed_command: Callable[[str], bool] | None = None,
     ) -> None:
-        """Prepare the service; transcriber and turn model load in `run` unless given."""
+        """Prepare the service; transcriber and turn model load in `run` unless given.
+
+        Args:
+            settings: The ``STT_*`` settings.
+            conversation: The windows and wake phrases shared with the router.
+            transcriber: A loaded transcriber (tests, benches); built from settings if None.
+            turn_model: A loaded turn model; built from settings if None.
+            segmenter_factory: Makes one segmenter per satellite (Silero VAD by default).
+            closed_command: Whether a transcript is a whole command answered by rule (the
+                turn then ends at once); by default the router's command grammar.
+        """
         self._settings = settings
         self._conversation = conversation or ConversationSettings()
         self._transcriber = transcriber
         self._turn_model = turn_model
         self._policy = build_turn_policy(settings)
+        self._closed_command = closed_command or is_closed_command
         self._segmenters = segmenter_factory or (lambda: build_segmenter(settings))
         self._gates: dict[str, Gate] = {}
         self._workers: SatelliteWorkers[Frame, SatelliteStream] | None = None
@@ -344,7 +357,8 @@ class SttService:
             raise
         probability = await probability_task
         words = self.publisher.strip_wake(transcript.text)
-        return transcript, self._policy.decide(words, probability)
+        closed = bool(words) and self._closed_command(words)
+        return transcript, self._policy.decide(words, probability, closed=closed)
 
     async def _turn_probability(self, audio: Int16Array) -> float | None:
         model = self._turn_model

@@ -72,7 +72,9 @@ class SttSettings(TarsSettings):
     turn_threshold: float = Field(default=0.5, gt=0, lt=1)
     """Turn-model probability at or above which the audio sounds finished (0-1)."""
     turn_complete_hangover_ms: int = Field(default=150, ge=0)
-    """Silence that ends a turn both signals call complete, in ms."""
+    """Silence that ends a finished-sounding whole command answered by rule, in ms."""
+    turn_open_hangover_ms: int = Field(default=700, ge=0)
+    """Silence that ends a finished-sounding open request (it may go on), in ms."""
     turn_unsure_hangover_ms: int = Field(default=1000, ge=0)
     """Silence that ends a turn the signals disagree on, in ms."""
     turn_incomplete_hangover_ms: int = Field(default=2500, ge=0)

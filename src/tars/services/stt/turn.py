@@ -49,7 +49,7 @@ def looks_complete(text: str) -> bool:
 EndOfTurnMode = Literal["model", "punctuation", "fixed"]
 """How the end of a turn is decided (``STT_END_OF_TURN``)."""
 
-TurnVerdict = Literal["complete", "unsure", "incomplete"]
+TurnVerdict = Literal["complete", "open", "unsure", "incomplete"]
 """What the signals say at a pause."""
 
 
@@ -67,18 +67,23 @@ class TurnDecision:
 class EndOfTurnPolicy:
     """Decides at each pause how much more silence ends the turn.
 
-    In ``model`` mode two signals vote: the turn model on the audio (prosody) and the
-    transcript so far (`looks_complete`). Both complete: end now. They disagree: wait
-    ``unsure_ms``. Both incomplete: wait up to ``incomplete_ms`` (a person thinking of the
-    next word). ``punctuation`` mode is the old heuristic (the transcript alone shortens
-    the hangover), kept for comparison; ``fixed`` always waits ``default_ms``.
+    In ``model`` mode three signals vote: the turn model on the audio (prosody), the
+    transcript so far (`looks_complete`), and whether that transcript is a whole command
+    TARS answers by rule ("what time is it", "set a timer for five minutes": nothing can
+    follow it). All three: end now. Audio and words finished but an open request ("remind
+    me to water the plants" may go on "... on Sunday"): wait ``open_ms``, longer than the
+    thinking pauses people make mid-request. Audio and words disagree: ``unsure_ms``. Both
+    unfinished: up to ``incomplete_ms`` (a person looking for the next word).
+    ``punctuation`` mode is the old heuristic (the transcript alone shortens the hangover),
+    kept for comparison; ``fixed`` always waits ``default_ms``.
 
     Attributes:
         mode: Which signals decide.
         threshold: Turn-model probability at or above which the audio sounds finished.
-        complete_ms: Silence that ends a turn both signals call complete, in ms.
+        complete_ms: Silence that ends a finished, closed command, in ms.
+        open_ms: Silence that ends a finished-sounding open request, in ms.
         unsure_ms: Silence that ends a turn the signals disagree on, in ms.
-        incomplete_ms: Silence that ends a turn both signals call incomplete, in ms.
+        incomplete_ms: Silence that ends a turn both signals call unfinished, in ms.
         default_ms: The fixed hangover (``fixed`` mode, and ``punctuation`` when incomplete).
         punctuation_ms: Silence that ends a complete-looking transcript in ``punctuation`` mode.
     """
@@ -86,6 +91,7 @@ class EndOfTurnPolicy:
     mode: EndOfTurnMode = "model"
     threshold: float = 0.5
     complete_ms: float = 150.0
+    open_ms: float = 700.0
     unsure_ms: float = 1000.0
     incomplete_ms: float = 2500.0
     default_ms: float = 600.0
@@ -96,12 +102,15 @@ class EndOfTurnPolicy:
         """Whether the turn model must be run at pauses."""
         return self.mode == "model"
 
-    def decide(self, text: str | None, probability: float | None) -> TurnDecision:
+    def decide(
+        self, text: str | None, probability: float | None, *, closed: bool = False
+    ) -> TurnDecision:
         """The decision at a pause.
 
         Args:
             text: The transcript of the utterance so far (None: too short to transcribe).
             probability: The turn model's probability (None: not run, or it failed).
+            closed: ``text`` is a whole command answered by rule (nothing can follow it).
         """
         text_says = looks_complete(text) if text else None
         if self.mode == "fixed":
@@ -116,7 +125,9 @@ class EndOfTurnPolicy:
         if text_says is None:  # no words yet: the audio alone never ends a turn early
             return TurnDecision("unsure", self.unsure_ms, probability)
         if audio_says and text_says:
-            return TurnDecision("complete", self.complete_ms, probability)
+            if closed:
+                return TurnDecision("complete", self.complete_ms, probability)
+            return TurnDecision("open", self.open_ms, probability)
         if audio_says or text_says:
             return TurnDecision("unsure", self.unsure_ms, probability)
         return TurnDecision("incomplete", self.incomplete_ms, probability)

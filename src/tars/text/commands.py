@@ -1,23 +1,27 @@
-"""Deterministic rules tried before any LLM call, with whole-word, whole-utterance matching.
+"""The command grammar: whole-word, whole-utterance rules for what TARS answers without an LLM.
 
 py-tars matched substrings, so "I don't know" became a movement and anything containing
 "hey" got the canned greeting. Here the time, date, greeting, stop and live-mode rules only
 fire when the *whole* utterance (minus fillers such as "please" or "tars") is that request;
-"say ..." must start the utterance; timer rules need the word "timer" and a verb.
+"say ..." must start the utterance; timer rules need the word "timer" and a verb. Movement
+phrases (:mod:`~tars.text.moves`) follow the same whole-utterance rule, and a
+spoken emergency stop ("stop moving", "freeze") is checked before anything else.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
 
-from tars.services.router.timers import Duration, parse_duration
+from tars.text.durations import Duration, parse_duration
+from tars.text.moves import MovementPhrases
 
 IntentKind = Literal[
-    "time", "date", "say", "greeting", "timer_set", "timer_cancel", "stop", "live_on", "live_off"
-]
+    "time", "date", "say", "greeting", "timer_set", "timer_cancel", "stop", "live_on",
+    "live_off", "move", "move_stop",
+]  # fmt: skip
 
 _FILLER = r"(?:(?:please|tars|now|right now|today|ok|okay|hey|so|um|uh|well)\s+)*"
 _FILLER_END = r"(?:\s+(?:please|tars|now|right now|today|then))*"
@@ -68,11 +72,15 @@ class Intent:
         kind: Which rule.
         text: For ``say``: the text to speak back, with the user's casing.
         duration: For ``timer_set``: the timer length.
+        action: For ``move``: the movement (a :data:`~tars.contracts.movement.MovementAction`).
+        speed: For ``move``: the speed factor, 0.1-1.0.
     """
 
     kind: IntentKind
     text: str = ""
     duration: Duration | None = None
+    action: str = ""
+    speed: float = 1.0
 
 
 def normalize(text: str) -> str:
@@ -102,12 +110,22 @@ class Rules:
         self._live_on = _whole([re.escape(normalize(p)) for p in live_on] or ["(?!)"])
         self._live_off = _whole([re.escape(normalize(p)) for p in live_off] or ["(?!)"])
         self._timer_max_s = timer_max_s
+        self._moves = MovementPhrases(_FILLER, _FILLER_END)
+
+    def is_movement_stop(self, text: str) -> bool:
+        """Whether ``text`` is a spoken emergency stop for the servos ("stop moving")."""
+        return self._moves.is_stop(normalize(text))
 
     def match(self, text: str) -> Intent | None:
         """The intent of an utterance (wake phrase already stripped), or None for the LLM."""
         norm = normalize(text)
         if not norm:
             return None
+        if self._moves.is_stop(norm):
+            return Intent("move_stop")
+        move = self._moves.match(norm)
+        if move is not None:
+            return Intent("move", action=move[0], speed=move[1])
         if self._live_on.match(norm):
             return Intent("live_on")
         if self._live_off.match(norm):
@@ -139,12 +157,28 @@ class Rules:
         return None
 
 
-def time_reply(now: dt.datetime) -> str:
-    """Say the time, e.g. "It is 3:15 PM."."""
-    hour = now.hour % 12 or 12
-    return f"It is {hour}:{now.minute:02d} {'AM' if now.hour < 12 else 'PM'}."
+_CLOSED: frozenset[IntentKind] = frozenset(
+    {
+        "time", "date", "greeting", "timer_set", "timer_cancel", "stop", "live_on",
+        "live_off", "move", "move_stop",
+    }
+)  # fmt: skip
+"""Intents that are whole requests: nothing the user adds after them changes the answer.
+
+"say ..." is left out: what to say can go on after a pause.
+"""
 
 
-def date_reply(now: dt.datetime) -> str:
-    """Say the date, e.g. "Today is Tuesday, March 4, 2025."."""
-    return f"Today is {now:%A}, {now:%B} {now.day}, {now.year}."
+@functools.cache
+def _default_rules() -> Rules:
+    return Rules()
+
+
+def is_closed_command(text: str) -> bool:
+    """Whether ``text`` is a whole command answered by rule ("what time is it").
+
+    stt ends the turn at once on such a command; anything else may still go on after a
+    thinking pause.
+    """
+    intent = _default_rules().match(text)
+    return intent is not None and intent.kind in _CLOSED

@@ -1,0 +1,1 @@
+"""The camera service: OpenCV capture, MJPEG over HTTP, low-rate frames, capture requests."""
