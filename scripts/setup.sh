@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(mosquitto mosquitto-clients espeak-ng sox libportaudio2 make)
+# chromium + fonts-liberation: the web UI's browser tests (Playwright drives Debian's Chromium;
+# it never downloads a browser of its own).
+apt_packages=(mosquitto mosquitto-clients espeak-ng sox libportaudio2 make chromium fonts-liberation)
 
 install_system_packages() {
     local missing=()
@@ -44,6 +46,7 @@ install_uv() {
 
 install_environment() {
     echo "[setup] syncing the locked environment (all services and models)"
+    export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
     uv sync --frozen --all-extras --quiet
 }
 

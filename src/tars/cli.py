@@ -13,6 +13,7 @@ from tars.runtime.settings import RuntimeSettings
 VERBS = {
     "ask": "one text turn: prints the reply (--speak writes or plays it)",
     "listen": "one voice turn from a WAV file: wake, transcript, reply, reply audio",
+    "ui": "terminal dashboard attached to the running stack (conversation, health, events)",
 }
 
 

@@ -25,7 +25,7 @@ def has_input_device() -> bool:
 
 def choose_services(requested: list[str] | None, report: ProgressReport) -> list[str]:
     """The services to start: the requested ones, or all available ones."""
-    services = requested or catalog.available()
+    services = requested or [s for s in catalog.available() if s not in catalog.ATTACHED]
     if "mic" in services and not requested and not has_input_device():
         report.line(
             "no sound card input found: not starting mic; remote satellites, the browser and "
@@ -59,11 +59,15 @@ def run(runtime: RuntimeSettings, requested: list[str] | None) -> int:
     """Run the stack until Ctrl-C or SIGTERM."""
     report = ProgressReport()
     services = choose_services(requested, report)
+    if "ui-web" in services:
+        from tars.services.ui_web.access import startup_line
+
+        line, startable = startup_line(runtime.data_dir)
+        report.line(line)
+        services = services if startable else [name for name in services if name != "ui-web"]
     supervisor = Supervisor(
         services, runtime, use_external_broker="MQTT_URL" in os.environ, report=report
     )
-    if "ui-web" not in services:
-        report.line("web UI: not part of this build yet")
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -17,6 +17,8 @@ SERVICE_ORDER: tuple[str, ...] = (
     "mcp", "camera", "movement", "ui-web", "ui",
 )  # fmt: skip
 """Start order for `tars up`: consumers before the producers that feed them."""
+ATTACHED: tuple[str, ...] = ("ui",)
+"""Services a person attaches to a running stack (`tars ui`); `tars up` leaves them out."""
 
 
 def module_name(service: str) -> str:
