@@ -9,14 +9,17 @@ satellite stays in order.
 One utterance, in order:
 
 1. The segmenter reports speech, pauses and the end of the utterance (`endpoint`).
-2. The gate says whether anybody is listening (`session.Gate`: wake word, follow-up window,
-   live mode; muted while TTS speaks), in audio time. Speech that starts within the
-   continuation window after a final continues that turn (`stream.SatelliteStream`).
-3. At each pause the transcript so far and the turn model vote on the end of turn
-   (`turn.EndOfTurnPolicy`), which sets how much more silence ends the utterance.
-4. The final transcript (the pause transcript when no speech followed) goes through the
-   filter chain (`filters`); a rejection is published on ``stt/rejected`` with its reason,
-   a final on ``stt/final``.
+2. `pipeline.UtterancePipeline` takes each event: the gate says whether anybody is listening
+   (`session.Gate`: wake word, follow-up window, live mode; muted while TTS speaks), in audio
+   time; speech that starts within the continuation window after a final continues that turn
+   (`stream.SatelliteStream`); at each pause the transcript so far and the turn model vote on
+   the end of turn (`turn.EndOfTurnPolicy`), which sets how much more silence ends it.
+3. The final transcript (the pause transcript when no speech followed) goes through the
+   filter chain (`filters`) in `publisher.Publisher`; a rejection is published on
+   ``stt/rejected`` with its reason, a final on ``stt/final``.
+
+This module holds the service's lifecycle and bus inputs: audio, wake events, TTS status and
+the router's conversation state.
 """
 
 from __future__ import annotations
@@ -25,15 +28,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tars.audio.pcm import SAMPLE_RATE, Int16Array
 from tars.contracts.audio import PCM_PATTERN, satellite_of
-from tars.contracts.base import new_id
 from tars.contracts.conversation import ROUTER_STATE_PATTERN
-from tars.contracts.stt import TOPIC_STT_CONTINUATION, TurnContinuation
 from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS
 from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime.bus import Bus, Message, RawMessage
@@ -41,10 +40,6 @@ from tars.runtime.logs import log_context
 from tars.runtime.settings import ConversationSettings, RuntimeSettings
 from tars.runtime.workers import SatelliteWorkers
 from tars.services.stt.endpoint import (
-    PartialDue,
-    SegmenterEvent,
-    SpeechStarted,
-    UtteranceEnded,
     UtteranceSegmenter,
 )
 from tars.services.stt.factory import (
@@ -53,19 +48,17 @@ from tars.services.stt.factory import (
     build_turn_model,
     build_turn_policy,
 )
-from tars.services.stt.publisher import Heard, Publisher
-from tars.services.stt.session import WAKE_SPAN_S, Decision, Gate, Window, cut_audio
+from tars.services.stt.pipeline import UtterancePipeline
+from tars.services.stt.publisher import Publisher
+from tars.services.stt.session import WAKE_SPAN_S, Gate, Window
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.stream import (
     Frame,
-    HeldUtterance,
-    PauseTranscript,
     SatelliteStream,
     feed,
     frame_ts,
 )
-from tars.services.stt.transcriber import Transcriber, Transcript, TranscriptionError
-from tars.services.stt.turn import TurnDecision
+from tars.services.stt.transcriber import Transcriber, TranscriptionError
 from tars.services.stt.turn_model import TurnModel
 from tars.text.commands import is_closed_command
 
@@ -75,10 +68,6 @@ LOCAL = "local"
 """Satellite id of TTS status and say messages that name none."""
 _MAX_BATCH = 100
 """Most frames handed to the VAD thread at once."""
-_BEHIND_FRAMES = 10
-"""Queued frames beyond which interval partials are skipped (the worker is behind)."""
-_MIN_TRANSCRIBE_S = 0.3
-"""Shortest audio worth transcribing, in seconds."""
 
 SegmenterFactory = Callable[[], UtteranceSegmenter]
 
@@ -115,17 +104,13 @@ class SttService:
         self._turn_model = turn_model
         self._policy = build_turn_policy(settings)
         self._closed_command = closed_command or is_closed_command
+        self._pipeline: UtterancePipeline | None = None
         self._segmenters = segmenter_factory or (lambda: build_segmenter(settings))
         self._gates: dict[str, Gate] = {}
         self._workers: SatelliteWorkers[Frame, SatelliteStream] | None = None
         self._ready = asyncio.Event()
         self._bus: Bus | None = None
         self._publisher: Publisher | None = None
-        # Transcriptions get threads of their own: queued behind the Whisper lock they would
-        # otherwise fill the loop's default executor and starve every other to_thread user
-        # (the VAD here, the wake detector when both services share a process).
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stt-transcribe")
-        self._turn_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt-turn")
 
     @property
     def bus(self) -> Bus:
@@ -140,6 +125,13 @@ class SttService:
         if self._publisher is None:
             raise RuntimeError("stt service is not attached to a bus")
         return self._publisher
+
+    @property
+    def pipeline(self) -> UtterancePipeline:
+        """Takes each utterance from the segmenter to a published result (once attached)."""
+        if self._pipeline is None:
+            raise RuntimeError("stt service is not attached to a bus")
+        return self._pipeline
 
     @property
     def workers(self) -> SatelliteWorkers[Frame, SatelliteStream]:
@@ -160,6 +152,15 @@ class SttService:
         """Subscribe to audio, wake events, TTS and the router's conversation state."""
         self._bus = bus
         self._publisher = Publisher(bus, self._settings, self._conversation.phrases())
+        self._pipeline = UtterancePipeline(
+            self._settings,
+            self._conversation,
+            bus,
+            self._publisher,
+            self._policy,
+            closed_command=self._closed_command,
+            backlog=lambda satellite: self.workers.pending(satellite),
+        )
         self._workers = SatelliteWorkers(
             bus,
             self._work,
@@ -182,6 +183,7 @@ class SttService:
             self._transcriber = await asyncio.to_thread(self._load)
         if self._turn_model is None and self._policy.uses_model:
             self._turn_model = await asyncio.to_thread(build_turn_model, self._settings)
+        self.pipeline.transcriber, self.pipeline.turn_model = self._transcriber, self._turn_model
         _LOGGER.info("engines ready in %.2f s", time.perf_counter() - started)
         self._ready.set()
         await bus.set_health(True, "ready")
@@ -229,7 +231,7 @@ class SttService:
         stream = self.workers.state(event.satellite)
         if stream is not None:
             stream.last_turn = None  # after a wake word comes a new request, not more of one
-            await self._retry_held(stream)
+            await self.pipeline.retry_held(stream)
 
     async def _on_tts_status(self, message: Message) -> None:
         status = message.data
@@ -273,7 +275,7 @@ class SttService:
                     pending = pending[used:]
                     for event in events:
                         try:
-                            await self._on_event(stream, event)
+                            await self.pipeline.handle(stream, event)
                         except TranscriptionError as err:
                             self.bus.metrics.inc(f"transcribe_errors.{err.code}")
                             _LOGGER.error("transcription failed: %s", err)
@@ -281,172 +283,6 @@ class SttService:
                             # One bad utterance must not end this satellite's stream.
                             self.bus.metrics.inc("event_errors")
                             _LOGGER.exception("handling %s failed", type(event).__name__)
-
-    async def _on_event(self, stream: SatelliteStream, event: SegmenterEvent) -> None:
-        if isinstance(event, SpeechStarted):
-            await self._on_speech_started(stream, event)
-        elif isinstance(event, PartialDue):
-            await self._on_partial_due(stream, event)
-        else:
-            await self._on_utterance(stream, event)
-
-    async def _on_speech_started(self, stream: SatelliteStream, event: SpeechStarted) -> None:
-        self.bus.metrics.inc("speech_started")
-        window_s = self._conversation.continuation_window_s
-        continued = stream.start_utterance(new_id(), event.start_s, window_s)
-        if continued is None:
-            return
-        self.bus.metrics.inc("continuations")
-        if stream.gate.tts_speaking:
-            # The reply is playing: this may be its echo. Only the transcript can tell, so
-            # the router learns of the continuation from the final (``continues``).
-            return
-        gap = max(0.0, event.start_s - continued.speech_end_s)
-        await self.bus.publish(
-            TOPIC_STT_CONTINUATION,
-            TurnContinuation(utt_id=continued.utt_id, satellite=stream.satellite, gap_s=gap),
-        )
-
-    def _decide(self, stream: SatelliteStream, start_ts: float, end_ts: float) -> Decision:
-        """The gate's decision, unless the utterance continues the last turn."""
-        decision = stream.gate.decide(start_ts, end_ts)
-        last = stream.continuing
-        fresh_wake = decision.cut_ts is not None and decision.reason in ("wake", "interrupt")
-        if last is None or fresh_wake:
-            return decision
-        return Decision(True, "continuation")
-
-    async def _on_partial_due(self, stream: SatelliteStream, event: PartialDue) -> None:
-        if event.reason == "interval" and (
-            not self._settings.streaming_partials
-            or self.workers.pending(stream.satellite) > _BEHIND_FRAMES
-        ):
-            return
-        times = stream.times
-        decision = self._decide(
-            stream, times.wall(stream.speech_start_s), times.wall(event.speech_end_s)
-        )
-        if not decision.accepted:
-            return
-        margin = self._settings.wake_cut_margin_ms / 1000
-        audio = cut_audio(event.samples, times.wall(event.audio_start_s), decision.cut_ts, margin)
-        if audio.size < _MIN_TRANSCRIBE_S * SAMPLE_RATE:
-            return
-        audio = stream.joined(audio)
-        if event.reason == "pause":
-            transcript, turn = await self._judge_pause(audio)
-            text = self.publisher.strip_wake(transcript.text)
-            _LOGGER.debug("pause: %r %s (p=%s)", text, turn.verdict, turn.probability)
-            stream.pause = PauseTranscript(
-                event.speech_end_s, decision.cut_ts, transcript, text, turn
-            )
-            stream.segmenter.set_hangover_ms(turn.hangover_ms)
-            self.bus.metrics.inc(f"turn.{turn.verdict}")
-        else:
-            transcript = await self._transcribe(audio)
-            text = self.publisher.strip_wake(transcript.text)
-        await self.publisher.partial(stream, text, transcript)
-
-    async def _judge_pause(self, audio: Int16Array) -> tuple[Transcript, TurnDecision]:
-        """Transcribe and run the turn model at a pause, in parallel; decide the end of turn."""
-        probability_task = asyncio.ensure_future(self._turn_probability(audio))
-        try:
-            transcript = await self._transcribe(audio)
-        except BaseException:
-            probability_task.cancel()
-            raise
-        probability = await probability_task
-        words = self.publisher.strip_wake(transcript.text)
-        closed = bool(words) and self._closed_command(words)
-        return transcript, self._policy.decide(words, probability, closed=closed)
-
-    async def _turn_probability(self, audio: Int16Array) -> float | None:
-        model = self._turn_model
-        if model is None:
-            return None
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
-        try:
-            probability = await loop.run_in_executor(
-                self._turn_pool, model.complete_probability, audio
-            )
-        except Exception:
-            # A failing model must not lose the utterance: the policy then waits longer.
-            self.bus.metrics.inc("turn_model_errors")
-            _LOGGER.exception("turn model failed")
-            return None
-        self.bus.metrics.observe("turn_model_ms", (time.perf_counter() - started) * 1000)
-        return probability
-
-    async def _on_utterance(self, stream: SatelliteStream, event: UtteranceEnded) -> None:
-        times = stream.times
-        start_ts, end_ts = times.wall(event.speech_start_s), times.wall(event.speech_end_s)
-        audio_start_ts = times.wall(event.audio_start_s)
-        decision = self._decide(stream, start_ts, end_ts)
-        if not decision.accepted:
-            self.bus.metrics.inc(f"gated.{decision.reason}")
-            _LOGGER.debug("utterance not transcribed: %s", decision.reason)
-            if decision.reason == "not_listening" and self._settings.held_utterance_s > 0:
-                until = time.monotonic() + self._settings.held_utterance_s
-                stream.held = [h for h in stream.held if h.until > time.monotonic()][-1:]
-                stream.held.append(HeldUtterance(event, start_ts, end_ts, audio_start_ts, until))
-            return
-        await self._finalize(stream, event, decision, start_ts, end_ts, audio_start_ts)
-
-    async def _retry_held(self, stream: SatelliteStream) -> None:
-        now = time.monotonic()
-        held, stream.held = [h for h in stream.held if h.until > now], []
-        for item in held:
-            decision = stream.gate.decide(item.start_ts, item.end_ts)
-            if decision.accepted:
-                _LOGGER.info("late wake event: transcribing an utterance already ended")
-                await self._finalize(
-                    stream, item.event, decision, item.start_ts, item.end_ts, item.audio_start_ts
-                )
-
-    async def _finalize(
-        self,
-        stream: SatelliteStream,
-        event: UtteranceEnded,
-        decision: Decision,
-        start_ts: float,
-        end_ts: float,
-        audio_start_ts: float,
-    ) -> None:
-        pause, stream.pause = stream.pause, None
-        margin = self._settings.wake_cut_margin_ms / 1000
-        audio = cut_audio(event.samples, audio_start_ts, decision.cut_ts, margin)
-        if audio.size < _MIN_TRANSCRIBE_S * SAMPLE_RATE:
-            self.bus.metrics.inc("too_short")
-            return
-        audio = stream.joined(audio)
-        if (
-            pause is not None
-            and pause.speech_end_s == event.speech_end_s
-            and pause.cut_ts == decision.cut_ts
-        ):
-            transcript, turn = pause.transcript, pause.turn
-            self.bus.metrics.inc("pause_transcript_reused")
-        else:
-            transcript, turn = await self._transcribe(audio), None
-        heard = Heard(
-            event=event,
-            decision=decision,
-            speech_start_ts=max(start_ts, decision.cut_ts or start_ts),
-            speech_end_ts=end_ts,
-            audio=audio,
-            turn=turn,
-        )
-        await self.publisher.final(stream, heard, transcript)
-
-    async def _transcribe(self, audio: Int16Array) -> Transcript:
-        transcriber = self._transcriber
-        if transcriber is None:
-            raise TranscriptionError("model", "the transcriber is not loaded yet")
-        loop = asyncio.get_running_loop()
-        transcript = await loop.run_in_executor(self._pool, transcriber.transcribe, audio)
-        self.bus.metrics.observe("transcribe_ms", transcript.elapsed_s * 1000)
-        return transcript
 
 
 def build(runtime: RuntimeSettings) -> SttService:
