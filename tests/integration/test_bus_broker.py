@@ -223,3 +223,38 @@ async def test_broker_restart_reconnects_resubscribes_and_republishes_health(
     finally:
         stop_peer(peer_process)
         broker.stop()
+
+
+async def test_a_one_megabyte_say_is_refused_and_the_service_keeps_answering(
+    tmp_path: Path,
+) -> None:
+    # A broker of its own: the session broker holds other tests' persistent sessions.
+    broker = TestBroker(tmp_path / "huge")
+    broker.start()
+    peer_process = start_peer(broker)
+    bus, watcher = broker.bus("router"), broker.bus("ui", health=False)
+    statuses, healths, snapshots = Collector(), Collector(), Collector()
+    bus.subscribe(tts.TOPIC_TTS_STATUS, statuses)
+    bus.subscribe(health.HEALTH_PATTERN, healths)
+    watcher.subscribe(metrics.metrics_topic("tts"), snapshots)
+    huge = b'{"id":"h1","type":"tts.say","ts":1,"source":"t","data":{"text":"' + b"a" * 1_000_000
+    try:
+        async with running(bus, watcher):
+            await healths.wait_for(is_ready, timeout_s=20)
+            await bus.publish_raw(tts.TOPIC_TTS_SAY, huge + b'"}}', qos=1)
+            await bus.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="right after", utt_id="u-next"))
+            # Generous limits: a megabyte through the broker on a loaded 2-core machine.
+            await statuses.wait_for(lambda m: m.data.utt_id == "u-next", timeout_s=20)
+            snapshot = await snapshots.wait_for(
+                lambda m: m.data.counters.get("rejected.too_large", 0) >= 1, timeout_s=20
+            )
+        assert snapshot.data.counters["rejected"] == 1
+        peer_process.terminate()
+        _, stderr = peer_process.communicate(timeout=10)
+    finally:
+        stop_peer(peer_process)
+        broker.stop()
+    refusals = [line for line in stderr.decode().splitlines() if "rejected message" in line]
+    assert len(refusals) == 1
+    assert "1000" in refusals[0]  # the size...
+    assert len(refusals[0]) < 1000  # ...and only a short excerpt

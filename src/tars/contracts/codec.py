@@ -19,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from tars.contracts.envelope import Envelope
+from tars.contracts.limits import excerpt
 from tars.contracts.registry import TopicSpec, lookup
 from tars.contracts.v1 import EXTENSION_PROPERTY, WireMode, additions
 
@@ -28,8 +29,9 @@ class ContractError(ValueError):
 
     Attributes:
         topic: The topic the payload arrived on.
-        reason: Stable reason code: unknown_topic, binary_topic, invalid_json or
-            invalid_payload.
+        reason: Stable reason code: unknown_topic, binary_topic, too_large (more bytes
+            than the topic's ``max_bytes``, refused before parsing), invalid_json,
+            too_long (a text past its bound) or invalid_payload.
     """
 
     def __init__(self, topic: str, reason: str, detail: str) -> None:
@@ -165,10 +167,14 @@ def decode(
         The envelope; ``envelope.data`` is the validated payload model.
 
     Raises:
-        ContractError: unknown topic, malformed JSON, or a payload that does not
-            match the topic's model.
+        ContractError: unknown topic, a payload larger than the topic allows, malformed
+            JSON, or a payload that does not match the topic's model.
     """
     spec = spec_for(topic)
+    if len(payload) > spec.max_bytes:
+        # Checked before parsing, so a huge payload costs a length check, not a parse.
+        detail = f"{len(payload)} bytes > {spec.max_bytes}; starts {excerpt(payload)}"
+        raise ContractError(topic, "too_large", detail)
     extension = properties.get(EXTENSION_PROPERTY) if properties else None
     if extension is None:
         return _validate(topic, spec, lambda adapter: adapter.validate_json(payload))
@@ -213,8 +219,10 @@ def _merge_extension(topic: str, payload: bytes | bytearray | str, extension: st
 
 
 def _reason(error: ValidationError) -> str:
-    first = error.errors()[0]
-    return "invalid_json" if first["type"] == "json_invalid" else "invalid_payload"
+    kind = error.errors()[0]["type"]
+    if kind == "json_invalid":
+        return "invalid_json"
+    return "too_long" if kind in ("string_too_long", "too_long") else "invalid_payload"
 
 
 def _summary(error: ValidationError) -> str:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from tars.contracts.base import Model, Payload, SatelliteId
+from tars.contracts.limits import MAX_REQUEST_CHARS
 
 TOPIC_LLM_REQUEST = "llm/request"
 TOPIC_LLM_STREAM = "llm/stream"
@@ -30,8 +31,8 @@ class LLMRequest(Payload):
 
     id: str
     """Request id; stream deltas, the response and cancels refer to it."""
-    text: str
-    """The user's text."""
+    text: str = Field(max_length=MAX_REQUEST_CHARS)
+    """The user's text (at most MAX_REQUEST_CHARS)."""
     stream: bool = True
     """Stream deltas on llm/stream before the final response."""
     use_rag: bool | None = None

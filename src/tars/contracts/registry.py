@@ -24,6 +24,14 @@ from tars.contracts import (
     tts,
     wake,
 )
+from tars.contracts.limits import (
+    DEFAULT_MAX_BYTES,
+    IMAGE_MAX_BYTES,
+    PCM_FRAME_MAX_BYTES,
+    REQUEST_MAX_BYTES,
+    SAY_MAX_BYTES,
+    TTS_AUDIO_MAX_BYTES,
+)
 
 OWN = "<own>"
 """Publisher marker: each service may publish only its own instance of the topic."""
@@ -60,6 +68,8 @@ class TopicSpec:
     """Broker users allowed to publish it (OWN: each service its own instance)."""
     v1: bool = False
     """A py-tars v1 topic: in the v1 wire its JSON holds only the v1 fields (contracts/v1.py)."""
+    max_bytes: int = DEFAULT_MAX_BYTES
+    """Largest payload accepted on receipt; a larger one is refused before parsing."""
 
     @property
     def binary(self) -> bool:
@@ -79,8 +89,17 @@ def _v1(pattern: str, model: Any, event_type: str, *publishers: str, **options: 
 
 TOPICS: tuple[TopicSpec, ...] = (
     # audio
-    _spec(audio.PCM_PATTERN, None, "audio.pcm", "mic", "ui-web", "cli", qos=0),
-    _spec(audio.TTS_AUDIO_PATTERN, None, "tts.audio", "tts", qos=0),
+    _spec(
+        audio.PCM_PATTERN,
+        None,
+        "audio.pcm",
+        "mic",
+        "ui-web",
+        "cli",
+        qos=0,
+        max_bytes=PCM_FRAME_MAX_BYTES,
+    ),
+    _spec(audio.TTS_AUDIO_PATTERN, None, "tts.audio", "tts", qos=0, max_bytes=TTS_AUDIO_MAX_BYTES),
     _v1(audio.TOPIC_AUDIO_FFT, audio.AudioFFTData, "stt.audio_fft", "stt", qos=0, bare_ok=True),
     # wake
     _v1(wake.TOPIC_WAKE_EVENT, wake.WakeEvent, "wake.event", "wake"),
@@ -92,21 +111,49 @@ TOPICS: tuple[TopicSpec, ...] = (
     _spec(stt.TOPIC_STT_CONTINUATION, stt.TurnContinuation, "stt.continuation", "stt"),
     # tts
     # Not mcp: tools never speak for TARS (an MCP tool's publishes are allowlisted anyway).
-    _v1(tts.TOPIC_TTS_SAY, tts.TtsSay, "tts.say", "router", "llm", *UIS, bare_ok=True),
+    _v1(
+        tts.TOPIC_TTS_SAY,
+        tts.TtsSay,
+        "tts.say",
+        "router",
+        "llm",
+        *UIS,
+        bare_ok=True,
+        max_bytes=SAY_MAX_BYTES,
+    ),
     _v1(tts.TOPIC_TTS_STATUS, tts.TtsStatus, "tts.status", "tts"),
     _v1(tts.TOPIC_TTS_CONTROL, tts.TtsControl, "tts.control", "wake", "router", *UIS, bare_ok=True),
     # llm
-    _v1(llm.TOPIC_LLM_REQUEST, llm.LLMRequest, "llm.request", "router", *UIS),
+    _v1(
+        llm.TOPIC_LLM_REQUEST,
+        llm.LLMRequest,
+        "llm.request",
+        "router",
+        *UIS,
+        max_bytes=REQUEST_MAX_BYTES,
+    ),
     _v1(llm.TOPIC_LLM_STREAM, llm.LLMStreamDelta, "llm.stream", "llm"),
     _v1(llm.TOPIC_LLM_RESPONSE, llm.LLMResponse, "llm.response", "llm"),
     _v1(llm.TOPIC_LLM_CANCEL, llm.LLMCancel, "llm.cancel", "router", "wake", *UIS),
     # tools
     _v1(tools.TOPIC_TOOLS_REGISTRY, tools.ToolsRegistry, "llm.tools.registry", "mcp", retain=True),
     _v1(tools.TOPIC_TOOL_CALL_REQUEST, tools.ToolCallRequest, "llm.tool.call.request", "llm"),
-    _v1(tools.TOPIC_TOOL_CALL_RESULT, tools.ToolCallResult, "llm.tool.call.result", "mcp"),
+    _v1(
+        tools.TOPIC_TOOL_CALL_RESULT,
+        tools.ToolCallResult,
+        "llm.tool.call.result",
+        "mcp",
+        max_bytes=IMAGE_MAX_BYTES,
+    ),
     # memory
     _v1(memory.TOPIC_MEMORY_QUERY, memory.MemoryQuery, "memory.query", "llm", "mcp", *UIS),
-    _v1(memory.TOPIC_MEMORY_RESULTS, memory.MemoryResults, "memory.results", "memory"),
+    _v1(
+        memory.TOPIC_MEMORY_RESULTS,
+        memory.MemoryResults,
+        "memory.results",
+        "memory",
+        max_bytes=REQUEST_MAX_BYTES,
+    ),
     _spec(
         memory.TOPIC_MEMORY_REMEMBER,
         memory.MemoryFact,
@@ -156,7 +203,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         retain=True,
     ),
     # camera
-    _v1(camera.TOPIC_CAMERA_FRAME, camera.CameraFrame, "camera.frame", "camera", qos=0),
+    _v1(
+        camera.TOPIC_CAMERA_FRAME,
+        camera.CameraFrame,
+        "camera.frame",
+        "camera",
+        qos=0,
+        max_bytes=IMAGE_MAX_BYTES,
+    ),
     _v1(
         camera.TOPIC_CAMERA_CAPTURE,
         camera.CameraCaptureRequest,
@@ -165,7 +219,13 @@ TOPICS: tuple[TopicSpec, ...] = (
         "llm",
         *UIS,
     ),
-    _v1(camera.TOPIC_CAMERA_IMAGE, camera.CameraImageResponse, "camera.image", "camera"),
+    _v1(
+        camera.TOPIC_CAMERA_IMAGE,
+        camera.CameraImageResponse,
+        "camera.image",
+        "camera",
+        max_bytes=IMAGE_MAX_BYTES,
+    ),
     _spec(camera.TOPIC_CAMERA_STATUS, camera.CameraStatusUpdate, "camera.status", "camera"),
     # movement (frame and state carry the ESP32 firmware's own raw forms, never py-tars's
     # unused contract models, so the v1 wire leaves them alone)

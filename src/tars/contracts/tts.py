@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from tars.contracts.base import Payload, SatelliteId, now
+from tars.contracts.limits import MAX_SAY_CHARS
 
 TOPIC_TTS_SAY = "tts/say"
 TOPIC_TTS_STATUS = "tts/status"
@@ -18,8 +19,8 @@ TtsEvent = Literal["speaking_start", "speaking_end", "paused", "resumed", "stopp
 class TtsSay(Payload):
     """Speak a piece of text (one sentence of a streamed reply, or a whole phrase)."""
 
-    text: str
-    """Text to speak."""
+    text: str = Field(max_length=MAX_SAY_CHARS)
+    """Text to speak (at most MAX_SAY_CHARS; a longer reply is sent as several)."""
     voice: str | None = None
     """Voice override."""
     lang: str | None = None

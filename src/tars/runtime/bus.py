@@ -21,12 +21,15 @@ from tars.contracts.base import new_id
 from tars.contracts.codec import ContractError, decode, encode_message, spec_for
 from tars.contracts.envelope import Envelope
 from tars.contracts.health import HealthPing, health_topic
+from tars.contracts.limits import IMAGE_MAX_BYTES, excerpt
 from tars.contracts.registry import lookup, topic_matches
 from tars.contracts.v1 import WireMode
 from tars.runtime.logs import log_context
 from tars.runtime.metrics import Metrics
 
 _LOGGER = logging.getLogger(__name__)
+_REFUSAL_LOG_EVERY = 1000
+"""Oversized binary frames log their first refusal, then every this many (all are counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,7 @@ class _Subscription:
     workers: int
     queue: asyncio.Queue[Any]
     ident: int
+    max_bytes: int
 
 
 class BaseBus(abc.ABC):
@@ -186,7 +190,7 @@ class BaseBus(abc.ABC):
             qos: Subscription QoS; the topic's registry default when None.
             workers: Messages of this subscription handled concurrently (1 keeps order).
         """
-        spec = lookup(pattern.split("/", 2)[2] if pattern.startswith("$share/") else pattern)
+        spec = lookup(topic_filter(pattern))
         default_qos = spec.qos if spec is not None else 1
         self._add(pattern, handler, default_qos if qos is None else qos, raw=False, workers=workers)
 
@@ -205,7 +209,12 @@ class BaseBus(abc.ABC):
     ) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._queue_size)
         ident = len(self._subscriptions) + 1
-        subscription = _Subscription(pattern, handler, qos, raw, max(1, workers), queue, ident)
+        spec = lookup(topic_filter(pattern))
+        # A filter wider than one topic (``#``) is bounded by the largest any topic allows.
+        max_bytes = spec.max_bytes if spec is not None else IMAGE_MAX_BYTES
+        subscription = _Subscription(
+            pattern, handler, qos, raw, max(1, workers), queue, ident, max_bytes
+        )
         self._subscriptions.append(subscription)
         if self._workers:  # already running: start its workers now
             self._start_workers(subscription)
@@ -253,7 +262,10 @@ class BaseBus(abc.ABC):
         if raw_targets:
             raw = RawMessage(topic, payload, properties or {})
             for sub in raw_targets:
-                self._enqueue(sub, raw)
+                if len(payload) > sub.max_bytes:
+                    self._refuse_frame(topic, payload, sub.max_bytes)
+                else:
+                    self._enqueue(sub, raw)
         if not json_targets and not self._is_reply(topic):
             return
         message = self._decode(topic, payload, properties, retained)
@@ -264,6 +276,15 @@ class BaseBus(abc.ABC):
             future.set_result(message)
         for sub in json_targets:
             self._enqueue(sub, message)
+
+    def _refuse_frame(self, topic: str, payload: bytes, limit: int) -> None:
+        """Count an oversized binary message; log the first and then one in many."""
+        self.metrics.inc("rejected")
+        self.metrics.inc("rejected.too_large")
+        if self.metrics.count("rejected.too_large") % _REFUSAL_LOG_EVERY == 1:
+            with log_context(topic=topic):
+                detail = f"{len(payload)} bytes > {limit}; starts {excerpt(payload)}"
+                _LOGGER.error("rejected message: %s", detail, extra={"reason": "too_large"})
 
     def _is_reply(self, topic: str) -> bool:
         return any(topic_matches(pattern, topic) for pattern in self._reply_patterns)
@@ -411,6 +432,20 @@ class BaseBus(abc.ABC):
     @abc.abstractmethod
     async def run(self) -> None:
         """Connect and deliver messages until cancelled."""
+
+
+def shared_topic(topic: str, group: str) -> str:
+    """``topic`` as an MQTT v5 shared subscription of ``group`` (unchanged when ``group`` is "").
+
+    Workers subscribed with the same group split the messages between them, each delivered
+    to exactly one of them; a subscriber outside the group still gets every message.
+    """
+    return f"$share/{group}/{topic}" if group else topic
+
+
+def topic_filter(pattern: str) -> str:
+    """The topic filter of a subscription pattern, without a ``$share/<group>/`` prefix."""
+    return pattern.split("/", 2)[2] if pattern.startswith("$share/") else pattern
 
 
 async def _ignore(_: Message) -> None:

@@ -55,10 +55,18 @@ class MqttBus(BaseBus):
         payload = encode_message(topic, lost, wire=self.wire, source=self.service).payload
         return aiomqtt.Will(topic, payload, qos=1, retain=True)
 
+    def _session_expiry(self) -> int:
+        # The broker keeps queueing a shared subscription's share for a disconnected
+        # session: a dead pool worker would swallow its part of the requests until the
+        # session expires. A pool worker's session ends with its connection instead.
+        if any(sub.pattern.startswith("$share/") for sub in self._subscriptions):
+            return 0
+        return self._settings.session_expiry_s
+
     def _make_client(self) -> aiomqtt.Client:
         host, port, username, password = self._settings.endpoint()
         connect_properties = Properties(PacketTypes.CONNECT)
-        connect_properties.SessionExpiryInterval = self._settings.session_expiry_s
+        connect_properties.SessionExpiryInterval = self._session_expiry()
         client = aiomqtt.Client(
             host,
             port,
@@ -137,6 +145,25 @@ class MqttBus(BaseBus):
         )
 
     async def _transmit(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        retain: bool,
+        properties: Mapping[str, str] | None,
+    ) -> None:
+        task = asyncio.current_task()
+        cancels = 0 if task is None else task.cancelling()
+        await self._send(topic, payload, qos=qos, retain=retain, properties=properties)
+        if task is not None and task.cancelling() > cancels:
+            # aiomqtt awaits each publish with asyncio.wait_for, which on Python 3.11 returns
+            # normally when a cancellation lands in the loop iteration the publish completes
+            # in (CPython gh-86296, fixed in 3.12): the cancelled caller would carry on as if
+            # nothing happened (a TTS lane streaming audio played on through a shutdown).
+            raise asyncio.CancelledError
+
+    async def _send(
         self,
         topic: str,
         payload: bytes,

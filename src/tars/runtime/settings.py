@@ -82,6 +82,9 @@ class RuntimeSettings(TarsSettings):
     """How often retained health is refreshed, seconds."""
     metrics_interval_s: float = Field(default=15.0, gt=0)
     """How often metrics are published, seconds."""
+    satellites: str = ""
+    """Satellite ids this deployment serves, "|"- or comma-separated; empty: any valid id.
+    Audio from other ids gets no state in wake or stt (refused and counted)."""
 
 
 class ConversationSettings(TarsSettings):

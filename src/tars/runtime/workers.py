@@ -22,6 +22,9 @@ Behaviour, and the counters it leaves in the service's metrics:
   least recently active one (``workers.evicted``), and a lane without input for
   `WorkerLimits.idle_s` is closed (``workers.idle_closed``). Closing cancels the worker,
   whose state then goes to the service's ``close_state`` and the key to ``on_removed``.
+- **Admission**: a satellite refused by `WorkerLimits.policy` (outside the deployment's
+  allowlist, or owned by another worker) gets no lane at all (``workers.refused``,
+  ``workers.refused.<reason>``; logged once per satellite).
 """
 
 from __future__ import annotations
@@ -36,11 +39,14 @@ from typing import Generic, TypeVar
 
 from tars.runtime.bus import Bus
 from tars.runtime.logs import log_context
+from tars.runtime.satellites import SatellitePolicy
 
 _LOGGER = logging.getLogger(__name__)
 _HEALTH_TIMEOUT_S = 5.0
 _ERROR_CHARS = 200
 _DROP_LOG_EVERY = 1000
+_REFUSED_LOGGED = 1024
+"""Refused satellites remembered for logging once each; past that, refusals are only counted."""
 """A lane that keeps dropping logs its first drop, then every this many (all are counted)."""
 
 ItemT = TypeVar("ItemT")
@@ -65,6 +71,8 @@ class WorkerLimits:
     """Consecutive failures after which health reports ``ok: false``."""
     stable_s: float = 30.0
     """Running this long without failing ends a run of consecutive failures."""
+    policy: SatellitePolicy = SatellitePolicy()
+    """Which satellites get a lane at all (allowlist and this worker's ownership)."""
 
     def __post_init__(self) -> None:
         if self.queue_size < 1 or self.max_keys < 1 or self.crash_loop < 1:
@@ -130,12 +138,21 @@ class SatelliteWorkers(Generic[ItemT, StateT]):
         self._health: tuple[bool, str, str | None] | None = None  # waiting to be published
         self._wakeup = asyncio.Event()
         self._running = False
+        self._refused: set[str] = set()  # satellites whose refusal was logged
 
     # -- what the service calls -----------------------------------------------------
-    def put(self, key: str, item: ItemT) -> None:
-        """Queue ``item`` for satellite ``key``, opening its lane if needed (never blocks)."""
+    def put(self, key: str, item: ItemT) -> bool:
+        """Queue ``item`` for satellite ``key``, opening its lane if needed (never blocks).
+
+        Returns:
+            False when the policy refuses ``key`` (the item is dropped and counted).
+        """
         lane = self._lanes.get(key)
         if lane is None:
+            reason = self._limits.policy.refusal(key)
+            if reason is not None:
+                self._refuse(key, reason)
+                return False
             lane = self._open_lane(key)
         else:
             self._lanes.move_to_end(key)
@@ -148,6 +165,14 @@ class SatelliteWorkers(Generic[ItemT, StateT]):
             if lane.dropped == 1 or lane.dropped % _DROP_LOG_EVERY == 0:
                 _LOGGER.warning("worker for %s is behind: %d items dropped", key, lane.dropped)
         lane.queue.put_nowait(item)
+        return True
+
+    def _refuse(self, key: str, reason: str) -> None:
+        self._bus.metrics.inc("workers.refused")
+        self._bus.metrics.inc(f"workers.refused.{reason}")
+        if key not in self._refused and len(self._refused) < _REFUSED_LOGGED:
+            self._refused.add(key)
+            _LOGGER.warning("satellite %s refused (%s): its input is dropped", key, reason)
 
     def state(self, key: str) -> StateT | None:
         """The live state of satellite ``key``; None without a lane or while restarting."""

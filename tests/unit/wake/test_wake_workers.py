@@ -111,3 +111,18 @@ async def test_satellites_beyond_the_cap_close_the_least_recently_active() -> No
         await events.wait_for(lambda m: m.data.satellite == "attic", 2)
         assert service.workers.keys() == ["hall", "attic"]
         assert bus.metrics.count("workers.evicted") == 1
+
+
+async def test_satellites_outside_the_allowlist_get_no_worker() -> None:
+    settings = WakeSettings(satellites="den")
+    limits = settings.worker_limits("den|hall")
+    service = WakeService(settings, detector_factory=ClapDetector, worker_limits=limits)
+    async with wake_running(service) as (bus, client, events, _):
+        for satellite in ("made-up-1", "hall", "made-up-2", "made-up-1"):
+            await client.publish_raw(f"audio/{satellite}/pcm", LOUD)
+        await client.publish_raw("audio/den/pcm", LOUD)
+        await events.wait_for(lambda m: m.data.satellite == "den", 2)
+        assert service.workers.keys() == ["den"]
+        assert bus.metrics.count("workers.refused") == 4
+        assert bus.metrics.count("workers.refused.not_allowed") == 3
+        assert bus.metrics.count("workers.refused.not_owned") == 1

@@ -38,7 +38,7 @@ from tars.contracts.memory import (
     MemoryQuery,
     MemoryResults,
 )
-from tars.runtime.bus import Bus, Message
+from tars.runtime.bus import Bus, Message, shared_topic
 from tars.runtime.settings import RuntimeSettings
 from tars.services.memory import wire
 from tars.services.memory.character import CharacterStore
@@ -93,10 +93,13 @@ class MemoryService:
     def attach(self, bus: Bus) -> None:
         """Subscribe to turns, facts, queries and character requests."""
         self._bus = bus
-        bus.subscribe(TOPIC_CONVERSATION_TURN, self._on_turn)
-        bus.subscribe(TOPIC_MEMORY_REMEMBER, self._on_fact)
-        bus.subscribe(TOPIC_MEMORY_QUERY, self._on_query, workers=2)
-        bus.subscribe(TOPIC_CHARACTER_GET, self._on_character_get)
+        group = self._settings.share_group
+        # Requests and ingest go to one worker of the group; every worker applies a
+        # character update, since each keeps the character in memory.
+        bus.subscribe(shared_topic(TOPIC_CONVERSATION_TURN, group), self._on_turn)
+        bus.subscribe(shared_topic(TOPIC_MEMORY_REMEMBER, group), self._on_fact)
+        bus.subscribe(shared_topic(TOPIC_MEMORY_QUERY, group), self._on_query, workers=2)
+        bus.subscribe(shared_topic(TOPIC_CHARACTER_GET, group), self._on_character_get)
         bus.subscribe(TOPIC_CHARACTER_UPDATE, self._on_character_update)
 
     async def run(self) -> None:

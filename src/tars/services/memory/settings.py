@@ -35,6 +35,9 @@ class MemorySettings(TarsSettings):
     """Default retrieval strategy: ``hybrid``, ``similarity`` or ``recent``."""
     rrf_k: int = Field(default=60, ge=1, le=1000)
     """Reciprocal-rank-fusion constant for hybrid retrieval (rank offset)."""
+    share_group: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,64}$")
+    """MQTT v5 shared-subscription group: memory workers with the same group split queries
+    and ingest ($share/<group>/...); they must share one database. Empty: one worker."""
     character_name: str = "TARS"
     """Character served on ``system/character/current`` (file name without ``.toml``)."""
     character_dir: Path | None = None

@@ -17,6 +17,7 @@ from typing import Any
 from tars.contracts import llm
 from tars.contracts.base import LOCAL_SATELLITE, new_id
 from tars.contracts.conversation import ConversationPhase
+from tars.contracts.limits import MAX_REQUEST_CHARS
 from tars.runtime.bus import Bus
 from tars.runtime.settings import ConversationSettings
 from tars.services.router.outputs import Outputs
@@ -204,8 +205,10 @@ class RouterCore:
             return
         history = self._history.setdefault(satellite, collections.deque(maxlen=max(1, limit)))
         now = time.time()
-        history.append(llm.ConversationMessage(role="user", content=reply.user_text, timestamp=now))
-        history.append(llm.ConversationMessage(role="assistant", content=reply.text, timestamp=now))
+        # Each message is clipped like a request, so history keeps llm/request within its bound.
+        user, answer = reply.user_text[:MAX_REQUEST_CHARS], reply.text[:MAX_REQUEST_CHARS]
+        history.append(llm.ConversationMessage(role="user", content=user, timestamp=now))
+        history.append(llm.ConversationMessage(role="assistant", content=answer, timestamp=now))
         self._history_owner[satellite] = reply.id
 
     def _forget(self, satellite: str, reply_id: str) -> None:

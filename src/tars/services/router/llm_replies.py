@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from tars.contracts import llm
+from tars.contracts.limits import MAX_REQUEST_CHARS
 from tars.runtime.bus import Message
 from tars.services.router.core import RouterCore
 from tars.services.router.reply import Reply
@@ -38,9 +39,16 @@ class LlmReplies:
         history = core.history(session.satellite)
         core.replies[reply.id] = reply
         await core.move(session, "thinking", reply.id)
+        text = reply.user_text
+        if len(text) > MAX_REQUEST_CHARS:
+            # Refusing would drop the turn; the start of what was said is still worth answering.
+            clipped = "request %s: %d characters clipped to %d"
+            _LOGGER.warning(clipped, reply.id, len(text), MAX_REQUEST_CHARS)
+            core.metric("requests_clipped")
+            text = text[:MAX_REQUEST_CHARS]
         request = llm.LLMRequest(
             id=reply.id,
-            text=reply.user_text,
+            text=text,
             stream=True,
             conversation_history=history or None,
             satellite=session.satellite,

@@ -10,6 +10,7 @@ from tars.contracts.conversation import (
     RouterState,
     router_state_topic,
 )
+from tars.contracts.limits import split_text
 from tars.contracts.llm import TOPIC_LLM_CANCEL, LLMCancel
 from tars.contracts.movement import (
     TOPIC_MOVEMENT_COMMAND,
@@ -39,32 +40,33 @@ class Outputs:
         reply.spoken.append(text)
         if last:
             reply.complete = True
-        await self._bus.publish(
-            TOPIC_TTS_SAY,
-            TtsSay(
-                text=text,
+        # TTS refuses text past MAX_SAY_CHARS; a longer reply goes as several pieces.
+        pieces = split_text(text)
+        for index, piece in enumerate(pieces):
+            say = TtsSay(
+                text=piece,
                 utt_id=reply.id,
                 satellite=reply.satellite,
                 stt_ts=reply.stt_ts,
-                last=last,
-            ),
-        )
+                last=last and index == len(pieces) - 1,
+            )
+            await self._bus.publish(TOPIC_TTS_SAY, say)
 
     async def announce(
         self, text: str, *, utt_id: str, satellite: str | None, wake_ack: bool = False
     ) -> None:
         """Speak a phrase that is not part of a conversation turn (ack, announcement, timer)."""
-        await self._bus.publish(
-            TOPIC_TTS_SAY,
-            TtsSay(
-                text=text,
+        pieces = split_text(text)
+        for index, piece in enumerate(pieces):
+            say = TtsSay(
+                text=piece,
                 utt_id=utt_id,
                 satellite=satellite,
                 wake_ack=True if wake_ack else None,
                 system_announce=None if wake_ack else True,
-                last=True,
-            ),
-        )
+                last=index == len(pieces) - 1,
+            )
+            await self._bus.publish(TOPIC_TTS_SAY, say)
 
     async def stop_reply(self, reply: Reply, reason: str) -> None:
         """Cancel the LLM request (if still generating) and stop its playback."""

@@ -38,7 +38,7 @@ from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime.bus import Bus, Message, RawMessage
 from tars.runtime.logs import log_context
 from tars.runtime.settings import ConversationSettings, RuntimeSettings
-from tars.runtime.workers import SatelliteWorkers
+from tars.runtime.workers import SatelliteWorkers, WorkerLimits
 from tars.services.stt.endpoint import (
     UtteranceSegmenter,
 )
@@ -86,6 +86,7 @@ class SttService:
         turn_model: TurnModel | None = None,
         segmenter_factory: SegmenterFactory | None = None,
         closed_command: Callable[[str], bool] | None = None,
+        worker_limits: WorkerLimits | None = None,
     ) -> None:
         """Prepare the service; transcriber and turn model load in `run` unless given.
 
@@ -97,6 +98,7 @@ class SttService:
             segmenter_factory: Makes one segmenter per satellite (Silero VAD by default).
             closed_command: Whether a transcript is a whole command answered by rule (the
                 turn then ends at once); by default the router's command grammar.
+            worker_limits: Per-satellite worker bounds; default from ``settings``.
         """
         self._settings = settings
         self._conversation = conversation or ConversationSettings()
@@ -106,6 +108,7 @@ class SttService:
         self._closed_command = closed_command or is_closed_command
         self._pipeline: UtterancePipeline | None = None
         self._segmenters = segmenter_factory or (lambda: build_segmenter(settings))
+        self._limits = worker_limits or settings.worker_limits()
         self._gates: dict[str, Gate] = {}
         self._workers: SatelliteWorkers[Frame, SatelliteStream] | None = None
         self._ready = asyncio.Event()
@@ -165,7 +168,7 @@ class SttService:
             bus,
             self._work,
             self._open_stream,
-            limits=self._settings.worker_limits(),
+            limits=self._limits,
             on_removed=self._forget,
         )
         bus.subscribe_raw(PCM_PATTERN, self._on_pcm)
@@ -290,4 +293,5 @@ def build(runtime: RuntimeSettings) -> SttService:
     settings = SttSettings()
     if settings.data_dir is None:  # assembled models (Whisper base) live in the data dir
         settings = settings.model_copy(update={"data_dir": runtime.data_dir / "stt"})
-    return SttService(settings, conversation=ConversationSettings())
+    limits = settings.worker_limits(runtime.satellites)
+    return SttService(settings, conversation=ConversationSettings(), worker_limits=limits)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from tars.runtime.settings import TarsSettings
+from tars.runtime.satellites import OwnershipSettings
 from tars.runtime.workers import WorkerLimits
 from tars.services.stt.filter_rules import DEFAULT_ALLOWED_SHORT
 
@@ -16,7 +16,7 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 """A tuple of strings written as ``a,b,c`` in the environment."""
 
 
-class SttSettings(TarsSettings):
+class SttSettings(OwnershipSettings):
     """Everything the stt service reads from the environment, parsed once at start."""
 
     model_config = SettingsConfigDict(env_prefix="STT_", frozen=True, extra="ignore")
@@ -178,12 +178,13 @@ class SttSettings(TarsSettings):
     satellite_idle_s: float = Field(default=300.0, ge=0.0)
     """Seconds without audio after which a satellite's state is freed (0 keeps it)."""
 
-    def worker_limits(self) -> WorkerLimits:
-        """Bounds of the per-satellite workers from these settings."""
+    def worker_limits(self, allowed: str = "") -> WorkerLimits:
+        """Bounds of the per-satellite workers; ``allowed`` is ``TARS_SATELLITES``."""
         return WorkerLimits(
             queue_size=self.queue_frames,
             max_keys=self.max_satellites,
             idle_s=self.satellite_idle_s,
+            policy=self.satellite_policy(allowed),
         )
 
     @field_validator(

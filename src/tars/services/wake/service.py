@@ -380,6 +380,7 @@ def _since(started: float) -> float:
 
 
 def build(runtime: RuntimeSettings) -> WakeService:
-    """Build the wake service from ``WAKE_*`` settings."""
-    del runtime  # the bundled models need no data directory
-    return WakeService(WakeSettings())
+    """Build the wake service from ``WAKE_*`` settings and ``TARS_SATELLITES``."""
+    # The bundled models need no data directory; the runtime gives the satellite allowlist.
+    settings = WakeSettings()
+    return WakeService(settings, worker_limits=settings.worker_limits(runtime.satellites))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from tars.runtime.settings import TarsSettings
+from tars.runtime.satellites import OwnershipSettings
 from tars.runtime.workers import WorkerLimits
 from tars.services.wake.interrupt import DEFAULT_CANCEL_PHRASES, BargeInConfig
 
 
-class WakeSettings(TarsSettings):
+class WakeSettings(OwnershipSettings):
     """Configuration of the wake service (detector and barge-in machine)."""
 
     model_config = SettingsConfigDict(env_prefix="WAKE_", frozen=True, extra="ignore")
@@ -54,10 +54,11 @@ class WakeSettings(TarsSettings):
             cancel_phrases=self.cancel_phrases,
         )
 
-    def worker_limits(self) -> WorkerLimits:
-        """Bounds of the per-satellite detector workers from these settings."""
+    def worker_limits(self, allowed: str = "") -> WorkerLimits:
+        """Bounds of the per-satellite detector workers; ``allowed`` is ``TARS_SATELLITES``."""
         return WorkerLimits(
             queue_size=self.queue_frames,
             max_keys=self.max_satellites,
             idle_s=self.satellite_idle_sec,
+            policy=self.satellite_policy(allowed),
         )
