@@ -79,3 +79,55 @@ def utterance(*pieces: Int16Array, gap_s: float = 0.4, pad_s: float = 0.5) -> In
         parts.append(piece)
     parts.append(silence(pad_s))
     return np.concatenate(parts)
+
+
+def espeak_ssml(markup: str, voice: str = "en-us", words_per_minute: int = 160) -> Int16Array:
+    """Speak SSML ``markup`` (e.g. with ``<break time="500ms"/>``) with espeak-ng at 16 kHz.
+
+    Raises:
+        SpeechSynthError: espeak-ng is not installed or failed.
+    """
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise SpeechSynthError("espeak-ng is not installed (apt-get install espeak-ng)")
+    completed = subprocess.run(
+        [binary, "-m", "-v", voice, "-s", str(words_per_minute), "--stdout", markup],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    if completed.returncode != 0:
+        raise SpeechSynthError(f"espeak-ng failed: {completed.stderr.decode(errors='replace')}")
+    return _wav_16k(completed.stdout)
+
+
+def piper_styled(
+    text: str, length_scale: float = 1.0, noise_scale: float | None = None
+) -> Int16Array:
+    """Speak ``text`` with the bundled Piper voice at another pace or variability, 16 kHz.
+
+    Args:
+        text: What to say.
+        length_scale: Duration factor (above 1 speaks slower, below 1 faster).
+        noise_scale: Variability of the voice (None: the voice's own default).
+    """
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale)
+    parts: list[Int16Array] = []
+    rate = SAMPLE_RATE
+    for chunk in _piper_voice().synthesize(text, syn_config=config):
+        rate = chunk.sample_rate
+        parts.append(chunk.audio_int16_array.astype(np.int16))
+    if not parts:
+        return silence(0.0)
+    return resample(np.concatenate(parts), rate, SAMPLE_RATE)
+
+
+def _wav_16k(data: bytes) -> Int16Array:
+    with wave.open(io.BytesIO(data), "rb") as wav:
+        rate = wav.getframerate()
+        raw = wav.readframes(wav.getnframes())
+        channels = wav.getnchannels()
+    samples = to_mono(np.frombuffer(raw, dtype="<i2").astype(np.int16), channels)
+    return resample(samples, rate, SAMPLE_RATE)

@@ -14,7 +14,7 @@ from typing import cast
 
 from tars.runtime.settings import RuntimeSettings
 
-SUITES = ("bus", "stt", "wake", "voice", "memory", "llm", "stack")
+SUITES = ("bus", "stt", "wake", "voice", "turns", "memory", "llm", "stack")
 """Suites in the order `tars bench all` runs them."""
 
 SuiteMain = Callable[[Path, RuntimeSettings], int]
