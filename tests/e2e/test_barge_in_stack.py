@@ -20,10 +20,6 @@ waits until the story is being spoken, and then barges in:
 
 Everything is awaited as an event with a deadline; the only fixed waits are the bounded
 "nothing more happens" checks, and those count from the event that should end it all.
-
-The third scenario is a strict xfail for now: the router stops the reply on the wake
-service's ``interrupt`` event itself, so a wake word alone cuts it (see
-``ROUTER_STOPS_ON_WAKE``). Once that is fixed the test passes and the marker must go.
 """
 
 from __future__ import annotations
@@ -456,14 +452,6 @@ async def test_stop_cuts_the_story_and_says_nothing(
     assert len(stack.server.requests) == 1
 
 
-ROUTER_STOPS_ON_WAKE = (
-    "router bug: RouterService._on_wake answers every wake 'interrupt' event with "
-    "core.interrupt(session, 'barge_in') (llm/cancel + tts/control stop), so a wake word "
-    "alone cuts the reply and the wake service's pause can never end in a resume"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ROUTER_STOPS_ON_WAKE)
 async def test_wake_word_alone_pauses_then_resumes_the_story(
     mqtt_broker: TestBroker,
     whisper: WhisperTranscriber,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tests.support.broker import TestBroker, running
 
-from tars.audio.pcm import bytes_to_int16, int16_to_float, resample
+from tars.audio.pcm import Int16Array, bytes_to_int16, int16_to_float, resample
 from tars.contracts.audio import tts_audio_topic
 from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS, TtsSay, TtsStatus
 from tars.runtime.bus import Message, RawMessage
@@ -22,11 +22,27 @@ from tars.runtime.service import serve
 from tars.services.tts.service import TtsService
 from tars.services.tts.settings import TtsSettings
 from tars.services.tts.synth import PiperSynthesizer
+from tars.text.sentences import split_sentences
 
-pytestmark = [pytest.mark.broker, pytest.mark.engine]
+pytestmark = [pytest.mark.broker]
 
 SENTENCES = ("The kitchen lights are on now.", "Tomorrow will be sunny and warm.")
 WAIT_S = 60.0
+STOP_ATTEMPTS = 6
+"""Stops tried mid-stream; before the fix about half of them left the lane playing."""
+STOP_LIMIT_S = 5.0
+"""A stop takes well under a second; a lane that kept playing would take a minute."""
+
+
+class LongVoice:
+    """A fast fake voice: one second of a constant tone per sentence."""
+
+    voice_id = "long-fake"
+    sample_rate = 16_000
+
+    def synthesize(self, text: str) -> Iterator[Int16Array]:
+        for _ in split_sentences(text):
+            yield np.full(self.sample_rate, 1000, dtype=np.int16)
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +102,7 @@ class Listener:
         return next(((t, s) for t, s in self.statuses if s.event == name), None)
 
 
+@pytest.mark.engine
 async def test_two_piece_reply_streams_to_a_remote_satellite(
     mqtt_broker: TestBroker, piper_voice: PiperSynthesizer, whisper_tiny: Any, tmp_path: Path
 ) -> None:
@@ -135,3 +152,42 @@ async def test_two_piece_reply_streams_to_a_remote_satellite(
         f"heard {' '.join(heard)!r} (similarity {similarity:.2f})"
     )
     assert similarity >= 0.8
+
+
+async def test_stop_while_a_long_reply_streams_to_a_remote_satellite_is_prompt(
+    mqtt_broker: TestBroker, tmp_path: Path
+) -> None:
+    """The service stops at once while its lane is busy publishing a minute of audio.
+
+    A lane streaming to a satellite spends most of its time inside a ``tts/audio``
+    publish, where aiomqtt's ``asyncio.wait_for`` (Python 3.11) lost the cancellation
+    about every other stop: the lane played on and ``serve`` did not return.
+    """
+    # A long lead sends the first seconds of each reply as fast as the broker takes them.
+    settings = TtsSettings(sink="null", cache_enable=False, audio_chunk_ms=10, audio_lead_ms=5000)
+    text = " ".join(f"Sentence {n}." for n in range(60))
+    listener = Listener()
+    router = mqtt_broker.bus("router")
+    router.subscribe(TOPIC_TTS_STATUS, listener.on_status)
+    router.subscribe_raw(tts_audio_topic("porch"), listener.on_audio)
+    async with running(router):
+        for attempt in range(STOP_ATTEMPTS):
+            service = TtsService(settings, tmp_path, synthesizer=LongVoice())
+            tts_bus, stop = mqtt_broker.bus("tts"), asyncio.Event()
+            serving = asyncio.create_task(serve(service, tts_bus, stop), name="test:tts")
+            try:
+                await asyncio.wait_for(tts_bus.wait_connected(), 10.0)
+                heard = len(listener.audio)
+                say = TtsSay(text=text, utt_id=f"long-{attempt}", satellite="porch", last=True)
+                await router.publish(TOPIC_TTS_SAY, say)
+                await listener.wait_for(lambda: len(listener.audio) > heard)  # noqa: B023
+            finally:
+                stop.set()
+                began = time.monotonic()
+                done, _ = await asyncio.wait({serving}, timeout=STOP_LIMIT_S)
+                took = time.monotonic() - began
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
+            assert done, f"stop {attempt + 1}: serve() still running {STOP_LIMIT_S} s after stop"
+            assert serving.exception() is None
+            print(f"\nstop {attempt + 1} mid-stream: serve() returned in {took:.3f} s")

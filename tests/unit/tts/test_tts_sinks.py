@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import wave
 from pathlib import Path
 
@@ -69,6 +70,22 @@ async def test_stop_wakes_a_paced_write_and_drops_it() -> None:
     await asyncio.wait_for(writer, 1.0)
     assert len(sink.chunks) == 1
     await asyncio.wait_for(sink.finish(), 1.0)  # returns at once after stop
+
+
+async def test_a_cancel_landing_as_a_paced_write_wakes_is_not_lost() -> None:
+    # Python 3.11's asyncio.wait_for returns normally when the cancellation lands in the
+    # loop pass where its wait ends (CPython gh-86296): the sink would go on playing.
+    sink = NullSink(paced=True)
+    await sink.start(1_000)
+    await sink.write(np.ones(10_000, dtype=np.int16))  # 10 s ahead: the next write waits
+    writer = asyncio.create_task(sink.write(np.ones(10, dtype=np.int16)), name="write")
+    await asyncio.sleep(0)
+    await sink.stop()  # ends the wait...
+    await asyncio.sleep(0)
+    requested = writer.cancel()  # ...and a cancellation lands in the same pass
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    assert writer.cancelled() or not requested, "the write was cancelled but carried on"
 
 
 async def test_start_clears_an_earlier_stop_and_pause() -> None:

@@ -201,7 +201,10 @@ class SoundDeviceSink:
         # A stream that stops calling back (device unplugged) must not hang playback.
         stall_s = max(1.0, 20 * self._block_ms / 1000)
         try:
-            await asyncio.wait_for(self._block_done.wait(), stall_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that lands as the event is set (every block), and playback would go on.
+            async with asyncio.timeout(stall_s):
+                await self._block_done.wait()
         except TimeoutError as err:
             raise SinkError(f"the sound card stopped requesting audio for {stall_s} s") from err
 

@@ -139,5 +139,8 @@ class PacedSink:
     async def _nap(self, seconds: float) -> None:
         """Sleep up to ``seconds``, waking early on pause, resume or stop."""
         self._wake.clear()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+        # lands as the wait ends (CPython gh-86296), and the sink would go on pacing.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()

@@ -178,10 +178,13 @@ class SatelliteLane:
         await self._status("paused", self._reply, reason=reason)
 
     async def resume(self, reason: str) -> None:
-        """Continue after a pause."""
-        if self._player is not None:
-            await self._player.resume()
-        await self._status("resumed", self._reply, reason=reason)
+        """Continue after a pause; ``resumed`` goes out before the audio it announces."""
+        try:
+            await self._status("resumed", self._reply, reason=reason)
+        finally:
+            # Resumed even when the status could not be published.
+            if self._player is not None:
+                await self._player.resume()
 
     async def stop(self, utt_id: str | None, reason: str) -> None:
         """Drop the rest of a reply (``utt_id``, or the open one when None).
@@ -234,8 +237,10 @@ class SatelliteLane:
                 return self._queue.popleft()
             self._changed.clear()
             try:
-                timeout = self._ctx.reply_idle_s if reply is not None else None
-                await asyncio.wait_for(self._changed.wait(), timeout)
+                # Not wait_for: on Python 3.11 it loses a cancellation that lands as a piece
+                # arrives (CPython gh-86296), and a closed lane would play on.
+                async with asyncio.timeout(self._ctx.reply_idle_s if reply is not None else None):
+                    await self._changed.wait()
             except TimeoutError:
                 _LOGGER.warning("reply %s got no last piece; ending it", reply and reply.utt_id)
                 await self._end("timeout")
