@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Callable
 
 from tars.contracts import stt
 from tars.contracts.base import new_id
 from tars.contracts.registry import TOPICS
 from tars.runtime.bus import Bus, Message
+from tars.runtime.service import ServiceFailed
 from tars.runtime.settings import RuntimeSettings
 from tars.services.ui.app import TarsDashboard
 from tars.services.ui.settings import UiSettings
@@ -61,7 +63,15 @@ class UiService:
                 bus.subscribe(spec.pattern, self._on_message, qos=min(spec.qos, 1))
 
     async def run(self) -> None:
-        """Run the dashboard until the person quits it, then ask the runtime to stop."""
+        """Run the dashboard until the person quits it, then ask the runtime to stop.
+
+        Raises:
+            ServiceFailed: there is no terminal to draw on (a supervisor or a pipe started it).
+        """
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise ServiceFailed(
+                "ui", "the terminal dashboard needs a terminal: run `tars ui` in one"
+            )
         announce = asyncio.create_task(self._announce(), name="ui:announce")
         try:
             await self.app.run_async()
