@@ -26,6 +26,7 @@ WATCHED = (
     conversation.ROUTER_STATE_PATTERN,
     movement.TOPIC_MOVEMENT_COMMAND,
     movement.TOPIC_MOVEMENT_STOP,
+    health_topic("router"),
 )
 FIXED_NOW = dt.datetime(2025, 3, 4, 15, 15)
 
@@ -178,7 +179,8 @@ async def router_running(
             await peer.health("llm", True)
         tasks.append(asyncio.create_task(router_bus.run(), name="test:router-bus"))
         await router_bus.wait_connected()
-        await router.run()
+        tasks.append(asyncio.create_task(router.run(), name="test:router"))
+        await peer.wait_for(health_topic("router"))
         yield router, peer
     finally:
         for task in tasks:

@@ -95,9 +95,22 @@ class RouterCore:
         self.cancel_task(key)
         task = asyncio.create_task(coro, name=f"router:{key}")
         self._tasks[key] = task
-        task.add_done_callback(
-            lambda done: self._tasks.pop(key, None) if self._tasks.get(key) is done else None
-        )
+        task.add_done_callback(lambda done: self._forget_task(key, done))
+
+    def _forget_task(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        if not task.cancelled() and task.exception() is not None:
+            # A timer or window watcher that failed must not fail silently.
+            self.metric("task_errors")
+            _LOGGER.error("router task %s failed", key, exc_info=task.exception())
+
+    async def close(self) -> None:
+        """Cancel every task the router started (timers, windows, watchdogs) and wait for them."""
+        tasks, self._tasks = list(self._tasks.values()), {}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def cancel_task(self, key: str) -> None:
         """Cancel the task ``key`` if it runs (never the calling task itself)."""

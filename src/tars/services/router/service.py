@@ -88,9 +88,17 @@ class RouterService:
             bus.subscribe(topic, self._locked(handler))
 
     async def run(self) -> None:
-        """Nothing to load: report ready and let the handlers work."""
+        """Nothing to load: report ready, let the handlers work, and own their timers.
+
+        The timers, windows and watchdogs the handlers start live until the service stops;
+        then they are cancelled with it, so none publishes on a bus that is gone.
+        """
         await self._core.bus.wait_connected()
         await self._core.bus.set_health(True, "ready")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self._core.close()
 
     def _locked(
         self, handler: Callable[[Message], Coroutine[Any, Any, None]]
