@@ -12,7 +12,7 @@ import pytest
 from tests.support.broker import TestBroker
 
 if TYPE_CHECKING:
-    from tars.services.llm.localmodel import MistralRsModel
+    from tars.services.llm.localmodel import LocalModel
 
 
 @pytest.fixture(scope="session")
@@ -31,20 +31,23 @@ def _rss_mib() -> tuple[float, float]:
 
 
 @pytest.fixture(scope="session")
-def qwen_model(tmp_path_factory: pytest.TempPathFactory) -> MistralRsModel:
-    """Qwen2.5-Coder-1.5B joined from its packages (sha256-checked) and loaded once (~3.5 GB)."""
-    from tars.services.llm.localmodel import MistralRsModel
-    from tars.services.llm.modelfiles import QWEN, resolve_model
+def qwen_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModel]:
+    """Qwen2.5-Coder-1.5B joined from its packages (sha256-checked) and loaded once (~1.3 GB).
+
+    It runs on llama.cpp with the service's default threads and context window.
+    """
+    from tars.services.llm.factory import load_embedded_model, runtime_options
+    from tars.services.llm.modelfiles import QWEN
+    from tars.services.llm.settings import LlmSettings
 
     before, _ = _rss_mib()
     started = time.monotonic()
-    path = resolve_model(QWEN, tmp_path_factory.mktemp("llm-data"))
-    joined = time.monotonic()
-    model = MistralRsModel(path)
+    options = runtime_options(LlmSettings(provider="embedded"))
+    model = load_embedded_model(QWEN, tmp_path_factory.mktemp("llm-data"), options)
     after, peak = _rss_mib()
     print(
-        f"\nqwen2.5-coder-1.5b join+sha256 {joined - started:.2f} s, "
-        f"load {time.monotonic() - joined:.2f} s, RSS {before:.0f} -> {after:.0f} MiB "
-        f"(peak {peak:.0f} MiB)"
+        f"\nqwen2.5-coder-1.5b join+sha256+load {time.monotonic() - started:.2f} s, "
+        f"RSS {before:.0f} -> {after:.0f} MiB (peak {peak:.0f} MiB)"
     )
-    return model
+    yield model
+    model.close()

@@ -1,126 +1,138 @@
-"""`tars bench llm`: embedded model load time, time to first token and tokens per second.
+"""`tars bench llm`: the embedded model on llama.cpp and on mistral.rs, side by side.
 
-The model named by ``LLM_EMBEDDED_MODEL`` (default Qwen2.5-Coder-1.5B) is joined into the
-data dir if needed, loaded, then asked a few short questions greedily, twice each: once
-with a one-line system prompt and once with the full TARS persona prompt the service
-sends, so the cost of prompt prefill is visible.
+Same model file (``LLM_EMBEDDED_MODEL``, default Qwen2.5-Coder-1.5B Q4_K_M), same prompts,
+one run. Each configuration runs in a fresh process (:mod:`tars.bench.llm_probe`) and
+reports resident memory, load time, time to first token with a one-line system prompt and
+with the full TARS persona prompt (cold, then cached), decode tokens per second, when the
+first sentence of a spoken answer is ready and the longest silence a speaker would leave
+between sentences, and the answer-quality score (:mod:`tars.bench.llm_quality`).
+
+Everything except the idle row runs while one core is kept busy by another process, as
+speech recognition and synthesis keep it busy in a voice turn: the llama.cpp thread counts
+are compared under that load, not on an idle machine.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tars.bench import report
-from tars.bench.report import percentiles
-from tars.characters.model import load_character
-from tars.characters.prompt import build_system_prompt
 from tars.runtime.settings import RuntimeSettings
-from tars.services.llm.embedded import EmbeddedProvider
-from tars.services.llm.localmodel import MistralRsModel
-from tars.services.llm.modelfiles import resolve_model
-from tars.services.llm.provider import ChatMessage, CompletionParams, Finished, TextDelta
 from tars.services.llm.settings import LlmSettings
 
-PROMPTS = (
-    "What is the capital of France?",
-    "Give me one tip for sleeping better.",
-    "How many legs does a spider have?",
-)
-SHORT_SYSTEM = "You are TARS, a concise robot assistant. Answer in one short sentence."
+_BURN = "while True: pass"
+_PROBE_TIMEOUT_S = 1800
 
 
-async def _one(
-    provider: EmbeddedProvider, system: str, question: str, params: CompletionParams
-) -> dict[str, Any]:
-    started = time.perf_counter()
-    first: float | None = None
-    text: list[str] = []
-    finished: Finished | None = None
-    messages = [ChatMessage("system", system), ChatMessage("user", question)]
-    async with contextlib.aclosing(provider.stream(messages, params)) as events:
-        async for event in events:
-            if isinstance(event, TextDelta) and event.text:
-                first = first if first is not None else time.perf_counter()
-                text.append(event.text)
-            elif isinstance(event, Finished):
-                finished = event
-    done = time.perf_counter()
-    completion = finished.usage.completion_tokens if finished and finished.usage else 0
-    prompt_tokens = finished.usage.prompt_tokens if finished and finished.usage else 0
-    ttft = (first or done) - started
-    decode_s = done - (first or done)
-    return {
-        "question": question,
-        "reply": "".join(text).strip(),
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion,
-        "ttft_ms": round(ttft * 1e3, 1),
-        "total_ms": round((done - started) * 1e3, 1),
-        # Tokens after the first, over the time after the first: the decode rate.
-        "decode_tokens_per_s": round((completion - 1) / decode_s, 2) if completion > 1 else 0.0,
+def configurations(settings: LlmSettings) -> list[dict[str, Any]]:
+    """The runs: the default llama.cpp settings (idle and loaded), 2 threads, mistral.rs."""
+    default = {
+        "runtime": "llamacpp",
+        "threads": settings.embedded_threads,
+        "batch_threads": settings.embedded_batch_threads,
     }
+    runs = [
+        {**default, "label": "llamacpp-default", "load": True, "quality": True},
+        {**default, "label": "llamacpp-2-threads", "threads": 2, "load": True},
+        {**default, "label": "llamacpp-default-idle", "load": False},
+    ]
+    if importlib.util.find_spec("mistralrs") is not None:
+        runs.append(
+            {
+                "label": "mistralrs",
+                "runtime": "mistralrs",
+                "threads": 0,
+                "batch_threads": 0,
+                "load": True,
+                "quality": True,
+            }
+        )
+    return runs
 
 
-async def measure(settings: LlmSettings, data_dir: Path) -> dict[str, Any]:
-    """Load the embedded model and time a few completions."""
-    started = time.perf_counter()
-    path = await asyncio.to_thread(resolve_model, settings.embedded_model, data_dir)
-    resolved = time.perf_counter()
-    model = await asyncio.to_thread(MistralRsModel, path, threads=settings.embedded_threads)
-    loaded = time.perf_counter()
-    provider = EmbeddedProvider(lambda: model)
-    params = CompletionParams(model="local", max_tokens=64, temperature=0.0)
-    persona = build_system_prompt(load_character("TARS"))
-    runs: dict[str, list[dict[str, Any]]] = {"short_system": [], "tars_persona": []}
+@contextlib.contextmanager
+def busy_core(enabled: bool) -> Iterator[None]:
+    """Keep one core busy (a spinning process) while the block runs."""
+    if not enabled:
+        yield
+        return
+    burner = subprocess.Popen([sys.executable, "-c", _BURN])
     try:
-        await _one(provider, SHORT_SYSTEM, "Hello.", params)  # warm-up
-        for question in PROMPTS:
-            runs["short_system"].append(await _one(provider, SHORT_SYSTEM, question, params))
-            runs["tars_persona"].append(await _one(provider, persona, question, params))
+        yield
     finally:
-        await provider.aclose()
-    results: dict[str, Any] = {
-        "model": path.name,
-        "resolve_s": round(resolved - started, 2),
-        "load_s": round(loaded - resolved, 2),
-    }
-    # The first persona run pays the whole prompt prefill; later ones hit mistral.rs's
-    # prefix cache (the service pre-fills the persona at start for this reason).
-    results["tars_persona_cold_ttft_ms"] = runs["tars_persona"][0]["ttft_ms"]
-    for label, rows in runs.items():
-        results[label] = {
-            "ttft_ms": percentiles([r["ttft_ms"] for r in rows]),
-            "decode_tokens_per_s": round(
-                sum(r["decode_tokens_per_s"] for r in rows) / len(rows), 2
-            ),
-            "runs": rows,
-        }
+        burner.kill()
+        burner.wait()
+
+
+def probe(config: dict[str, Any]) -> dict[str, Any]:
+    """Run one configuration in its own process and return its results."""
+    with busy_core(config["load"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "tars.bench.llm_probe", json.dumps(config)],
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    if done.returncode != 0:
+        return {"error": f"probe exited with {done.returncode}"}
+    results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    results["config"] = config
+    results["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return results
 
 
+def print_row(label: str, r: dict[str, Any]) -> None:
+    """One configuration's headline figures."""
+    if "error" in r:
+        print(f"{label}: {r['error']}")
+        return
+    quality = r.get("quality")
+    score = f", quality {quality['passed']}/{quality['total']}" if quality else ""
+    print(
+        f"{label}: RSS {r['rss_after_runs_mib']['rss']:.0f} MiB "
+        f"(peak {r['rss_after_runs_mib']['peak']:.0f}), load {r['load_s']:.1f} s; "
+        f"TTFT short p50 {r['short_system']['ttft_ms']['p50']:.0f} ms, "
+        f"persona cold {r['tars_persona_cold_ttft_ms']:.0f} ms, "
+        f"cached p50 {r['tars_persona']['ttft_ms']['p50']:.0f} ms; "
+        f"decode {r['tars_persona']['decode_tokens_per_s']:.1f} tok/s; "
+        f"first sentence p50 {r['flow']['first_sentence_ms']['p50']:.0f} ms, "
+        f"longest gap {r['flow']['max_gap_ms']:.0f} ms{score} "
+        f"(load avg {r['load_avg_1m_after']})"
+    )
+
+
+def chart_values(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Bars: memory (GiB), cached persona TTFT (s) and decode rate per configuration."""
+    chart: dict[str, float] = {}
+    for label, r in runs.items():
+        if "error" in r:
+            continue
+        chart[f"{label} RSS GiB"] = r["rss_after_runs_mib"]["rss"] / 1024
+        chart[f"{label} TTFT s"] = r["tars_persona"]["ttft_ms"]["p50"] / 1e3
+        chart[f"{label} tok/s"] = r["tars_persona"]["decode_tokens_per_s"]
+    return chart
+
+
 def main(out_dir: Path, runtime: RuntimeSettings) -> int:
-    """`tars bench llm`: measure, print the headline figures, write the report."""
+    """`tars bench llm`: measure every configuration, print the figures, write the report."""
     settings = LlmSettings()
     data_dir = settings.data_dir if "data_dir" in settings.model_fields_set else runtime.data_dir
-    print(f"bench llm: loading {settings.embedded_model} ...", flush=True)
-    results = asyncio.run(measure(settings, data_dir))
-    print(f"model {results['model']}: resolve {results['resolve_s']} s, load {results['load_s']} s")
-    chart = {"load s": results["load_s"]}
-    for label in ("short_system", "tars_persona"):
-        block = results[label]
-        prompt_tokens = block["runs"][0]["prompt_tokens"]
-        print(
-            f"{label} ({prompt_tokens} prompt tokens): TTFT p50 {block['ttft_ms']['p50']:.0f} ms, "
-            f"decode {block['decode_tokens_per_s']:.1f} tokens/s"
-        )
-        chart[f"{label} TTFT p50 s"] = block["ttft_ms"]["p50"] / 1e3
-        chart[f"{label} tokens/s"] = block["decode_tokens_per_s"]
-    cold_ms = results["tars_persona_cold_ttft_ms"]
-    print(f"tars_persona cold TTFT (whole prefill, no prefix cache): {cold_ms:.0f} ms")
-    chart["tars_persona cold TTFT s"] = cold_ms / 1e3
-    print(f"report: {report.write(out_dir, 'llm', results, chart)}")
-    return 0
+    runs: dict[str, dict[str, Any]] = {}
+    for config in configurations(settings):
+        config.update(model=settings.embedded_model, data_dir=str(data_dir))
+        load = "one core busy" if config["load"] else "idle"
+        print(f"bench llm: {config['label']} ({load}) ...", flush=True)
+        runs[config["label"]] = probe(config)
+        print_row(config["label"], runs[config["label"]])
+    results = {"model": settings.embedded_model, "cpu_count": os.cpu_count(), "runs": runs}
+    print(f"report: {report.write(out_dir, 'llm', results, chart_values(runs))}")
+    return 0 if all("error" not in r for r in runs.values()) else 1

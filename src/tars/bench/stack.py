@@ -96,6 +96,7 @@ def measure(services: list[str]) -> dict[str, Any]:
 
 
 def _wait_ready(runtime: RuntimeSettings, services: set[str], started: float) -> float:
+    ready: set[str] = set()
     while time.monotonic() - started < _READY_TIMEOUT_S:
         if (runtime.data_dir / "broker" / "credentials.json").exists():
             try:
@@ -106,18 +107,21 @@ def _wait_ready(runtime: RuntimeSettings, services: set[str], started: float) ->
             if services <= ready:
                 return time.monotonic() - started
         time.sleep(1.0)
-    raise TimeoutError("the stack did not become ready in time")
+    missing = ", ".join(sorted(services - ready))
+    raise TimeoutError(f"the stack did not become ready in time (not ready: {missing})")
 
 
 def main(out_dir: Path, runtime: RuntimeSettings) -> int:
     """`tars bench stack`: resident memory of the whole stack, per process."""
     del runtime
-    services = [name for name in catalog.available() if name != "mic"]
+    services = [s for s in catalog.available() if s != "mic" and s not in catalog.ATTACHED]
     print(f"bench stack: starting {', '.join(services)} with `tars up` ...", flush=True)
     results = measure(services)
     for name, size in results["rss_mib"].items():
         print(f"  {name}: {size:.0f} MiB")
+    # SPEC targets: under 1.5 GB without the LLM, under 2.5 GB with the embedded one.
+    target = 2560 if "llm" in services else 1536
     print(f"total resident memory {results['total_mib']:.0f} MiB "
-          f"(ready after {results['ready_after_s']:.0f} s; target < 1536 MiB)")  # fmt: skip
+          f"(ready after {results['ready_after_s']:.0f} s; target < {target} MiB)")  # fmt: skip
     print(f"report: {report.write(out_dir, 'stack', results, results['rss_mib'])}")
     return 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from tars.services.llm.embedded import EmbeddedProvider, to_local_messages
 from tars.services.llm.errors import ErrorCode, LLMError, ModelUnavailableError
-from tars.services.llm.localmodel import LocalChunk
+from tars.services.llm.localmodel import LocalChunk, OnChunk
 from tars.services.llm.provider import (
     ChatMessage,
     CompletionParams,
@@ -43,27 +43,33 @@ class FakeModel:
         self.max_active = 0
         self.closed_early = threading.Event()
         self.tokens_made = 0
+        self.closed = False
 
     def generate(
-        self, messages: Sequence[dict[str, str]], params: CompletionParams
-    ) -> Iterator[LocalChunk]:
+        self, messages: Sequence[dict[str, str]], params: CompletionParams, on_chunk: OnChunk
+    ) -> None:
         self.prompts.append(list(messages))
         self.threads.add(threading.current_thread().name)
         tokens = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         self.active += 1
         self.max_active = max(self.max_active, self.active)
-        finished = False
         try:
+            # A progress tick first, as llama.cpp gives while it reads the prompt.
+            if on_chunk(LocalChunk("")):
+                self.closed_early.set()
+                return
             for token in tokens:
                 time.sleep(self.token_s)
                 self.tokens_made += 1
-                yield LocalChunk(token)
-            finished = True
-            yield LocalChunk("", "stop", Usage(len(str(messages)) // 4, len(tokens)))
+                if on_chunk(LocalChunk(token)):
+                    self.closed_early.set()
+                    return
+            on_chunk(LocalChunk("", "stop", Usage(len(str(messages)) // 4, len(tokens))))
         finally:
             self.active -= 1
-            if not finished:
-                self.closed_early.set()
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _provider(model: FakeModel, total_timeout_s: float = 30.0) -> EmbeddedProvider:
@@ -156,9 +162,9 @@ async def test_total_deadline_gives_timeout_and_stops_the_thread() -> None:
 async def test_engine_failure_becomes_bad_response() -> None:
     class Broken(FakeModel):
         def generate(
-            self, messages: Sequence[dict[str, str]], params: CompletionParams
-        ) -> Iterator[LocalChunk]:
-            yield LocalChunk("par")
+            self, messages: Sequence[dict[str, str]], params: CompletionParams, on_chunk: OnChunk
+        ) -> None:
+            on_chunk(LocalChunk("par"))
             raise RuntimeError("kv cache exploded")
 
     provider = _provider(Broken([["x"]]))
@@ -245,3 +251,47 @@ def test_local_messages_render_tool_turns_for_plain_chat_templates() -> None:
         "content": '```json\n{"tool": "get_weather", "arguments": {"city": "Rome"}}\n```',
     }
     assert local[3] == {"role": "user", "content": "Tool result: sunny"}
+
+
+async def test_an_owned_model_is_closed_with_the_provider() -> None:
+    model = FakeModel([["a"]])
+    provider = EmbeddedProvider(lambda: model, owns_model=True)
+    await _collect(provider.stream(ASK, PARAMS))
+    await provider.aclose()
+    await provider.aclose()
+    assert model.closed
+
+
+async def test_a_shared_model_is_left_open() -> None:
+    model = FakeModel([["a"]])
+    provider = _provider(model)
+    await _collect(provider.stream(ASK, PARAMS))
+    await provider.aclose()
+    assert not model.closed
+
+
+async def test_progress_ticks_are_not_relayed() -> None:
+    model = FakeModel([["", "Hi", ""]])
+    provider = _provider(model)
+    try:
+        events = await _collect(provider.stream(ASK, PARAMS))
+    finally:
+        await provider.aclose()
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("Hi")]
+
+
+async def test_finish_reason_and_usage_may_come_in_separate_chunks() -> None:
+    class SplitEnd(FakeModel):
+        def generate(
+            self, messages: Sequence[dict[str, str]], params: CompletionParams, on_chunk: OnChunk
+        ) -> None:
+            on_chunk(LocalChunk("cut"))
+            on_chunk(LocalChunk("", "length"))
+            on_chunk(LocalChunk("", None, Usage(12, 1)))
+
+    provider = _provider(SplitEnd([["x"]]))
+    try:
+        events = await _collect(provider.stream(ASK, PARAMS))
+    finally:
+        await provider.aclose()
+    assert events[-1] == Finished("length", Usage(12, 1), "fake-gguf")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tars.services.llm.embedded import EmbeddedProvider
-from tars.services.llm.factory import build_provider, completion_params
+from tars.services.llm.factory import build_provider, completion_params, runtime_options
+from tars.services.llm.localmodel import RuntimeOptions
 from tars.services.llm.openai_compat import OpenAICompatProvider
 from tars.services.llm.settings import LlmSettings
 
@@ -19,6 +20,18 @@ def test_defaults_follow_py_tars(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.rag_top_k == 5
     assert settings.tool_loop_max_rounds == 3
     assert settings.embedded_model == "qwen2.5-coder-1.5b"
+    assert settings.embedded_runtime == "llamacpp"
+
+
+def test_embedded_runtime_options_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runtime_options(LlmSettings()) == RuntimeOptions(1, 0, 4096)
+    monkeypatch.setenv("LLM_EMBEDDED_THREADS", "2")
+    monkeypatch.setenv("LLM_EMBEDDED_BATCH_THREADS", "1")
+    monkeypatch.setenv("LLM_CTX_WINDOW", "2048")
+    monkeypatch.setenv("LLM_EMBEDDED_RUNTIME", "mistralrs")
+    settings = LlmSettings()
+    assert runtime_options(settings) == RuntimeOptions(2, 1, 2048)
+    assert settings.embedded_runtime == "mistralrs"
 
 
 def test_env_selects_http_and_hides_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

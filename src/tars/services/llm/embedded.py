@@ -1,10 +1,11 @@
-"""Embedded local model: no server, no network; mistral.rs runs a GGUF file in-process.
+"""Embedded local model: no server process, no network; a GGUF file runs in-process.
 
 Generation is blocking and CPU-bound, so it runs on one dedicated worker thread. Chunks cross
 back to the event loop through an :class:`asyncio.Queue` fed with ``call_soon_threadsafe``.
-Cancelling the consuming task sets a stop flag that the thread checks between tokens; dropping
-mistral.rs's chunk iterator then aborts the sequence, so the thread is free again within a
-token. The single thread also serializes requests on the one model: concurrent requests queue.
+Cancelling the consuming task sets a stop flag that the model's chunk callback returns, so
+the runtime ends the request at the next token (or the next prompt batch while it reads a
+long prompt). The single thread also serializes requests on the one model: concurrent
+requests queue.
 
 Tool calls are prompted (see :mod:`tars.services.llm.toolparse`) because the model's native
 tool-call output is unreliable.
@@ -44,6 +45,9 @@ class _End:
 
 _Item = LocalChunk | _End | BaseException
 
+CLOSE_WAIT_S = 10.0
+"""Longest wait in :meth:`EmbeddedProvider.aclose` for an owned model to close (s)."""
+
 
 class EmbeddedProvider:
     """LLMProvider over a :class:`LocalModel`, loaded lazily on the worker thread.
@@ -52,6 +56,8 @@ class EmbeddedProvider:
         load: Builds the model (blocking); called once, on the worker thread.
         total_timeout_s: Deadline for one request, waiting in the queue included.
         name: Provider name for logs and health.
+        owns_model: Close the model in :meth:`aclose`. Off by default, for a model shared
+            between providers (tests and benches load one per session).
     """
 
     def __init__(
@@ -60,11 +66,14 @@ class EmbeddedProvider:
         *,
         total_timeout_s: float = 120.0,
         name: str = "embedded",
+        owns_model: bool = False,
     ) -> None:
         self._load = load
         self._model: LocalModel | None = None
         self._total_timeout_s = total_timeout_s
         self._name = name
+        self._owns_model = owns_model
+        self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-embedded")
 
     @property
@@ -78,7 +87,21 @@ class EmbeddedProvider:
         await loop.run_in_executor(self._executor, self._ensure_model)
 
     async def aclose(self) -> None:
-        """Stop the worker thread after the current request. Idempotent."""
+        """Stop the worker thread after the current request (and close an owned model).
+
+        Idempotent. An owned model is closed on the worker thread once the request in hand
+        has stopped, waiting at most :data:`CLOSE_WAIT_S`.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        model = self._model
+        if self._owns_model and model is not None:
+            closing = asyncio.wrap_future(self._executor.submit(model.close))
+            try:
+                await asyncio.wait_for(asyncio.shield(closing), CLOSE_WAIT_S)
+            except TimeoutError:
+                _LOGGER.warning("the embedded model did not close within %g s", CLOSE_WAIT_S)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def stream(
@@ -98,7 +121,7 @@ class EmbeddedProvider:
         last = LocalChunk("")
         async with contextlib.aclosing(self._chunks(local, params, deadline)) as chunks:
             async for chunk in chunks:
-                last = chunk
+                last = _merge(last, chunk)
                 if text := gate.feed(chunk.text):
                     yield TextDelta(text)
         if not gate.holding:
@@ -120,7 +143,7 @@ class EmbeddedProvider:
             self._chunks(_without_tools(local), params, deadline)
         ) as chunks:
             async for chunk in chunks:
-                last = chunk
+                last = _merge(last, chunk)
                 if chunk.text:
                     yield TextDelta(chunk.text)
         yield self._finished(last)
@@ -178,18 +201,15 @@ class EmbeddedProvider:
         """Worker-thread body: generate until done or told to stop; never raises."""
         if stop.is_set():  # cancelled while queued behind another request
             return
+
+        def on_chunk(chunk: LocalChunk) -> bool:
+            # Empty chunks are progress ticks: only a chance to stop, nothing to relay.
+            if chunk.text or chunk.finish_reason or chunk.usage:
+                emit(chunk)
+            return stop.is_set()
+
         try:
-            chunks = self._ensure_model().generate(local, params)
-            try:
-                for chunk in chunks:
-                    if stop.is_set():
-                        return
-                    emit(chunk)
-            finally:
-                # Dropping mistral.rs's iterator aborts the sequence in the engine.
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
+            self._ensure_model().generate(local, params, on_chunk)
             emit(_End())
         except LLMError as err:
             emit(err)
@@ -260,6 +280,11 @@ def _without_tools(local: list[dict[str, str]]) -> list[dict[str, str]]:
         head, _, _ = local[0]["content"].partition("\n\n## Tools\n")
         return [{"role": "system", "content": head}, *local[1:]] if head else local[1:]
     return local
+
+
+def _merge(last: LocalChunk, chunk: LocalChunk) -> LocalChunk:
+    """What is known of a stream's end so far (runtimes send the reason and usage apart)."""
+    return LocalChunk("", chunk.finish_reason or last.finish_reason, chunk.usage or last.usage)
 
 
 def _consume_result(future: asyncio.Future[None]) -> None:

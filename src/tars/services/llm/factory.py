@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 
 from tars.services.llm.embedded import EmbeddedProvider
-from tars.services.llm.localmodel import LocalModel, MistralRsModel
+from tars.services.llm.localmodel import LocalModel, RuntimeOptions
 from tars.services.llm.modelfiles import resolve_model
 from tars.services.llm.openai_compat import HttpTimeouts, OpenAICompatProvider
 from tars.services.llm.provider import CompletionParams, LLMProvider
-from tars.services.llm.settings import LlmSettings
+from tars.services.llm.settings import EmbeddedRuntime, LlmSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,28 +42,54 @@ def build_provider(settings: LlmSettings) -> LLMProvider:
             max_concurrent=settings.max_concurrent,
             include_usage=settings.stream_usage,
         )
-    _LOGGER.info("llm provider: embedded model %s", settings.embedded_model)
+    _LOGGER.info(
+        "llm provider: embedded model %s on %s", settings.embedded_model, settings.embedded_runtime
+    )
     load = functools.partial(
         load_embedded_model,
         settings.embedded_model,
         settings.data_dir,
-        settings.embedded_threads,
+        runtime_options(settings),
+        settings.embedded_runtime,
     )
-    return EmbeddedProvider(load, total_timeout_s=settings.total_timeout_s)
+    return EmbeddedProvider(load, total_timeout_s=settings.total_timeout_s, owns_model=True)
 
 
-def load_embedded_model(spec: str, data_dir: Path, threads: int) -> LocalModel:
+def runtime_options(settings: LlmSettings) -> RuntimeOptions:
+    """Threads and context window of the embedded runtime, from the settings."""
+    return RuntimeOptions(
+        threads=settings.embedded_threads,
+        batch_threads=settings.embedded_batch_threads,
+        ctx_window=settings.context_window(),
+    )
+
+
+def load_embedded_model(
+    spec: str, data_dir: Path, options: RuntimeOptions, runtime: EmbeddedRuntime = "llamacpp"
+) -> LocalModel:
     """Resolve (joining and verifying if needed) and load the embedded model. Blocking.
 
     Args:
         spec: ``qwen2.5-coder-1.5b``, ``smollm2-135m`` or a GGUF path.
         data_dir: Where the joined model file is kept.
-        threads: CPU threads for inference (0 = all cores).
+        options: Threads and context window.
+        runtime: ``llamacpp`` or ``mistralrs``.
 
     Returns:
         The loaded model.
+
+    Raises:
+        ModelUnavailableError: The file, its packages or the runtime are missing.
     """
-    return MistralRsModel(resolve_model(spec, data_dir), threads=threads)
+    path = resolve_model(spec, data_dir)
+    # Imported here: each runtime is an optional, heavy native extension.
+    if runtime == "mistralrs":
+        from tars.services.llm.mistralrs_model import MistralRsModel
+
+        return MistralRsModel(path, options)
+    from tars.services.llm.llamacpp_model import LlamaCppModel
+
+    return LlamaCppModel(path, options)
 
 
 def completion_params(settings: LlmSettings) -> CompletionParams:

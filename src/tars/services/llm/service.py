@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
@@ -63,6 +62,7 @@ from tars.services.llm.replies import Replies, token_counts
 from tars.services.llm.settings import LlmSettings
 from tars.services.llm.toolbridge import ToolBridge
 from tars.services.llm.toolloop import stream_with_tools
+from tars.services.llm.warmup import PersonaPrefill
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ class LlmService:
         self._tools: ToolBridge | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._cancelled_early: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._prefill: PersonaPrefill | None = None
 
     @property
     def bus(self) -> Bus:
@@ -141,47 +142,32 @@ class LlmService:
                     await self.bus.set_health(False, "model_unavailable", err.message)
                     await asyncio.Event().wait()
                 self.bus.metrics.observe("model_load_ms", (time.perf_counter() - started) * 1e3)
-                await self._warm_up()
+                await self._prefill_persona()
             await self.bus.set_health(True, "ready")
             await asyncio.Event().wait()
         finally:
             for task in list(self._inflight.values()):
                 task.cancel()
+            if self._prefill is not None:
+                await self._prefill.aclose()
             if self._owns_provider:
                 await self._provider.aclose()
 
-    async def _warm_up(self) -> None:
-        """Generate one token behind the persona prompt, so its prefill is cached.
-
-        On two cores the ~700-token persona takes ~8 s to prefill; mistral.rs keeps the
-        prefix, so after this the first real request starts in a fraction of a second.
-        """
-        messages = build_messages(
-            self._persona.system_prompt(None),
-            [],
-            [],
-            "Hello.",
-            ctx_window=self._settings.context_window(),
-            max_tokens=1,
-            rag_max_tokens=0,
+    async def _prefill_persona(self) -> None:
+        """Read the persona prompt now, and again whenever the character changes."""
+        self._prefill = PersonaPrefill(
+            self._provider, self._defaults, self._settings.context_window()
         )
-        params = dataclasses.replace(self._defaults, max_tokens=1, temperature=0.0)
-        started = time.perf_counter()
-        try:
-            async with contextlib.aclosing(self._provider.stream(messages, params)) as events:
-                async for _ in events:
-                    pass
-        except LLMError as err:
-            _LOGGER.warning("warm-up failed: %s", err.message)
-            return
-        elapsed_ms = (time.perf_counter() - started) * 1e3
-        self.bus.metrics.observe("warm_up_ms", elapsed_ms)
-        _LOGGER.info("persona prompt prefilled in %.0f ms", elapsed_ms)
+        elapsed_ms = await self._prefill.now(self._persona.system_prompt(None))
+        if elapsed_ms is not None:
+            self.bus.metrics.observe("warm_up_ms", elapsed_ms)
 
     # -- handlers ---------------------------------------------------------------------------
     async def _on_character(self, message: Message) -> None:
         snapshot: CharacterSnapshot = message.data
         self._persona.update(snapshot)
+        if self._prefill is not None:
+            self._prefill.changed(self._persona.system_prompt(None))
 
     async def _on_registry(self, message: Message) -> None:
         registry: ToolsRegistry = message.data

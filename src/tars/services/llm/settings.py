@@ -12,8 +12,11 @@ from tars.runtime.settings import TarsSettings
 
 #: Context window assumed for HTTP endpoints when none is configured (py-tars default).
 HTTP_CTX_WINDOW = 8192
-#: Context window used by the embedded model (mistral.rs sizes its cache for 4096 tokens).
+#: Context window of the embedded model (its KV cache is allocated for this many tokens).
 EMBEDDED_CTX_WINDOW = 4096
+
+EmbeddedRuntime = Literal["llamacpp", "mistralrs"]
+"""In-process runtimes for the embedded model."""
 
 
 class LlmSettings(TarsSettings):
@@ -50,8 +53,13 @@ class LlmSettings(TarsSettings):
     """Ask HTTP endpoints for token usage in the stream (``stream_options.include_usage``)."""
     embedded_model: str = "qwen2.5-coder-1.5b"
     """Embedded model: ``qwen2.5-coder-1.5b``, ``smollm2-135m`` or a path to a GGUF file."""
-    embedded_threads: int = Field(default=0, ge=0)
-    """CPU threads for the embedded model (threads; 0 = all cores)."""
+    embedded_runtime: EmbeddedRuntime = "llamacpp"
+    """Embedded runtime: ``llamacpp`` (xllamacpp) or ``mistralrs`` (extra ``llm-mistralrs``)."""
+    embedded_threads: int = Field(default=1, ge=0)
+    """CPU threads while generating tokens (threads; 0 = all cores). One leaves a core to
+    speech synthesis and recognition, which run at the same time."""
+    embedded_batch_threads: int = Field(default=0, ge=0)
+    """CPU threads while reading the prompt (threads; 0 = all cores)."""
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "tars")
     """Directory for generated files such as the joined embedded model (path)."""
     rag_enabled: bool = False

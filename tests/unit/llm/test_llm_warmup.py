@@ -1,0 +1,67 @@
+"""The persona prompt is read at start and again, in the background, when it changes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Sequence
+
+from tars.services.llm.errors import ModelUnavailableError
+from tars.services.llm.provider import (
+    ChatMessage,
+    CompletionParams,
+    Finished,
+    StreamEvent,
+    ToolSchema,
+)
+from tars.services.llm.warmup import PersonaPrefill, prefill_persona
+
+DEFAULTS = CompletionParams(model="m", max_tokens=256, temperature=0.7)
+
+
+class RecordingProvider:
+    name = "fake"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.prompts: list[str] = []
+        self.params: list[CompletionParams] = []
+        self.fail = fail
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        params: CompletionParams,
+        tools: Sequence[ToolSchema] = (),
+    ) -> AsyncGenerator[StreamEvent, None]:
+        self.prompts.append(messages[0].content)
+        self.params.append(params)
+        if self.fail:
+            raise ModelUnavailableError("gone")
+        yield Finished("length", None, "fake")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_one_greedy_token_behind_the_persona() -> None:
+    provider = RecordingProvider()
+    elapsed = await prefill_persona(provider, "You are TARS.", DEFAULTS, 4096)
+    assert elapsed is not None
+    assert provider.prompts == ["You are TARS."]
+    assert provider.params[0].max_tokens == 1
+    assert provider.params[0].temperature == 0.0
+
+
+async def test_a_failed_prefill_is_only_logged() -> None:
+    assert await prefill_persona(RecordingProvider(fail=True), "x", DEFAULTS, 4096) is None
+
+
+async def test_a_changed_persona_is_read_again_in_the_background() -> None:
+    provider = RecordingProvider()
+    prefill = PersonaPrefill(provider, DEFAULTS, 4096)
+    prefill.changed("ignored: not started yet")
+    await prefill.now("You are TARS.")
+    prefill.changed("You are TARS.")  # unchanged: nothing to read
+    prefill.changed("You are TARS, humour 10.")
+    await asyncio.sleep(0.05)
+    await prefill.aclose()
+    assert provider.prompts == ["You are TARS.", "You are TARS, humour 10."]
