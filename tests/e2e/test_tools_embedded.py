@@ -55,3 +55,7 @@ async def test_embedded_model_waves_through_the_movement_tool(
     assert response.data.error is None, response.data.error
     assert done.data.command == "wave"
     print(f"\nembedded model after the wave: {response.data.reply!r}")
+    # The spoken answer is words, not the tool call copied from the history.
+    reply = response.data.reply or ""
+    assert "{" not in reply
+    assert "```" not in reply

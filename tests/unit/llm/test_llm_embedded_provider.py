@@ -246,11 +246,15 @@ def test_local_messages_render_tool_turns_for_plain_chat_templates() -> None:
     )
     assert local[0]["role"] == "system"
     assert "get_weather" in local[0]["content"]
+    # In plain words: a small model copies JSON from its history into the spoken answer.
     assert local[2] == {
         "role": "assistant",
-        "content": '```json\n{"tool": "get_weather", "arguments": {"city": "Rome"}}\n```',
+        "content": "(I used the tool get_weather with city Rome.)",
     }
-    assert local[3] == {"role": "user", "content": "Tool result: sunny"}
+    assert local[3] == {
+        "role": "user",
+        "content": "(The tool answered: sunny. Tell me in one short sentence.)",
+    }
 
 
 async def test_an_owned_model_is_closed_with_the_provider() -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -257,14 +256,20 @@ def to_local_messages(
         content = message.content
         role = message.role
         if message.tool_calls:
+            # Past calls in plain words: a small model copies any JSON it sees in the history
+            # into its spoken answer. The system prompt still shows how to call a tool.
             calls = [
-                "```json\n" + json.dumps({"tool": c.name, "arguments": dict(c.arguments)}) + "\n```"
-                for c in message.tool_calls
+                f"(I used the tool {c.name}{_arguments(c.arguments)}.)" for c in message.tool_calls
             ]
             content = "\n".join([content, *calls]).strip()
         if role == "tool":
             # Chat templates of small local models do not all know a tool role.
-            role, content = "user", f"Tool result: {content}"
+            # Said as the tool's answer, with what to do next, or the model thanks the user
+            # for "using the tool".
+            role, content = (
+                "user",
+                f"(The tool answered: {content}. Tell me in one short sentence.)",
+            )
         out.append({"role": role, "content": content})
     if tools:
         section = tool_instructions(tools)
@@ -273,6 +278,12 @@ def to_local_messages(
         else:
             out.insert(0, {"role": "system", "content": section.strip()})
     return out
+
+
+def _arguments(arguments: Mapping[str, object]) -> str:
+    if not arguments:
+        return ""
+    return " with " + ", ".join(f"{key} {value}" for key, value in arguments.items())
 
 
 def _without_tools(local: list[dict[str, str]]) -> list[dict[str, str]]:
