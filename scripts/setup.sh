@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 # chromium + fonts-liberation: the web UI's browser tests (Playwright drives Debian's Chromium;
 # it never downloads a browser of its own).
-apt_packages=(mosquitto mosquitto-clients espeak-ng sox libportaudio2 make chromium fonts-liberation)
+apt_packages=(mosquitto mosquitto-clients espeak-ng sox libportaudio2 make openssl chromium fonts-liberation)
 
 install_system_packages() {
     local missing=()

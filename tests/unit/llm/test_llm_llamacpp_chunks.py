@@ -70,7 +70,8 @@ def test_relay_keeps_a_callback_failure_for_the_caller() -> None:
 
 
 def test_the_listener_is_a_private_unix_socket(tmp_path: Path) -> None:
-    xllamacpp = pytest.importorskip("xllamacpp")
+    import xllamacpp  # the llm extra, installed by scripts/setup.sh
+
     options = RuntimeOptions(threads=1, batch_threads=2, ctx_window=2048)
     params = server_params(xllamacpp, tmp_path / "m.gguf", options, tmp_path)
     assert params.hostnames == [str(tmp_path / "llama.sock")]

@@ -147,7 +147,6 @@ def test_settings_reject_a_bad_threshold(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_unknown_model_names_the_choices(tmp_path: Path) -> None:
-    pytest.importorskip("pymicro_wakeword")
     from tars.services.wake.micro import MicroWakeWordScorer, WakeModelError
 
     with pytest.raises(WakeModelError, match="okay_nabu, hey_jarvis"):
