@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ import pytest
 from tests.support.broker import TestBroker, running
 from tests.support.collect import Collector
 from tests.support.openai_server import OpenAIServer, RecordedRequest, text_stream
-from tests.support.voice import Microphone, hear, hours_around, spoken, states_an_hour
+from tests.support.voice import FIXED_HOUR, Microphone, fixed_clock, hear, spoken, states_an_hour
 
 from tars.audio.pcm import Int16Array, bytes_to_int16
 from tars.contracts.audio import tts_audio_topic
@@ -265,7 +264,9 @@ async def voice_stack(
         services: list[Service] = [
             WakeService(wake or WakeSettings()),
             SttService(SttSettings(), transcriber=engines.whisper, turn_model=engines.turn_model),
-            RouterService(RouterSettings(online_announce=False, wake_ack_enabled=False)),
+            RouterService(
+                RouterSettings(online_announce=False, wake_ack_enabled=False), wallclock=fixed_clock
+            ),
             LlmService(LlmSettings(base_url=server.base_url, model="test-model")),
             TtsService(
                 TtsSettings(sink="null", cache_enable=False),
@@ -368,7 +369,6 @@ async def test_new_question_cuts_the_story_and_is_answered(
     piper_voice: PiperSynthesizer,
     tmp_path: Path,
 ) -> None:
-    before = dt.datetime.now()
     question = spoken(piper_voice, "Okay Nabu.", "What time is it?")
     engines = Engines(whisper, turn_model, piper_voice)
     async with voice_stack(mqtt_broker, engines, tmp_path, "barge-ask") as stack:
@@ -404,7 +404,7 @@ async def test_new_question_cuts_the_story_and_is_answered(
     assert late == [], f"{len(late)} pieces of the story after it stopped"
     assert end.data.reason is None, "the answer plays to its end"
     assert requests == 1, "the time is a rule: the LLM is asked nothing more"
-    assert states_an_hour(heard, hours_around(before)), heard
+    assert states_an_hour(heard, {FIXED_HOUR}), heard
 
 
 async def test_stop_cuts_the_story_and_says_nothing(

@@ -18,7 +18,7 @@ from tars.audio.pcm import SAMPLE_RATE, Int16Array, int16_to_bytes, silence, ton
 from tars.contracts.audio import pcm_topic
 from tars.contracts.llm import TOPIC_LLM_CANCEL
 from tars.contracts.stt import TOPIC_STT_FINAL
-from tars.contracts.tts import TOPIC_TTS_CONTROL, TOPIC_TTS_STATUS, TtsStatus
+from tars.contracts.tts import TOPIC_TTS_CONTROL
 from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime.bus import Message
 from tars.runtime.mqtt_bus import MqttBus
@@ -188,51 +188,6 @@ async def test_speech_without_wake_word_and_noise_give_nothing(
     print(f"\nstt metrics after noise and unwoken speech: {heard}")
     assert stack.seen.on(TOPIC_WAKE_EVENT) == []
     assert stack.seen.on(TOPIC_STT_FINAL) == []
-
-
-async def test_barge_in_pauses_then_stops_or_resumes(
-    mqtt_broker: TestBroker, whisper: WhisperTranscriber, turn_model: TurnModel | None
-) -> None:
-    tts_bus = mqtt_broker.bus("tts")
-    async with listening(mqtt_broker, whisper, turn_model) as stack, running(tts_bus):
-        for satellite, reply in (("barge-stop", "reply-stop"), ("barge-wait", "reply-wait")):
-            await tts_bus.publish(
-                TOPIC_TTS_STATUS,
-                TtsStatus(event="speaking_start", utt_id=reply, satellite=satellite),
-            )
-        await asyncio.sleep(0.3)
-        stop_clip = speech.utterance(speech.piper("Okay Nabu."), speech.piper("Stop."), gap_s=0.3)
-        wake_only = speech.utterance(speech.piper("Okay Nabu."))
-        started = time.monotonic()
-        await asyncio.gather(
-            stream(stack.client, "barge-stop", stop_clip),
-            stream(stack.client, "barge-wait", wake_only),
-        )
-
-        def controls(satellite: str) -> list[str]:
-            return [c.action for c in stack.seen.on(TOPIC_TTS_CONTROL, satellite)]
-
-        await stack.seen.wait_for(lambda: "stop" in controls("barge-stop"), limit_s=30)
-        await stack.seen.wait_for(lambda: "resume" in controls("barge-wait"), limit_s=30)
-        await stack.seen.wait_for(
-            lambda: any(e.type == "resume" for e in stack.seen.on(TOPIC_WAKE_EVENT, "barge-wait")),
-            limit_s=5,
-        )
-        print(f"\nbarge-in outcomes after {time.monotonic() - started:.1f} s")
-        for satellite in ("barge-stop", "barge-wait"):
-            events = [e.type for e in stack.seen.on(TOPIC_WAKE_EVENT, satellite)]
-            print(f"  {satellite}: events {events} controls {controls(satellite)}")
-        stop_events = [e.type for e in stack.seen.on(TOPIC_WAKE_EVENT, "barge-stop")]
-        assert stop_events[0] == "interrupt"
-        assert "cancelled" in stop_events
-        assert controls("barge-stop")[:2] == ["pause", "stop"]
-        pauses = [c for c in stack.seen.on(TOPIC_TTS_CONTROL, "barge-stop")]
-        assert pauses[0].id == "reply-stop"
-        cancels = [m.data.id for m in stack.seen.messages if m.topic == TOPIC_LLM_CANCEL]
-        assert "reply-stop" in cancels
-        wait_events = [e.type for e in stack.seen.on(TOPIC_WAKE_EVENT, "barge-wait")]
-        assert wait_events == ["interrupt", "resume"]
-        assert controls("barge-wait") == ["pause", "resume"]
 
 
 async def test_two_satellites_get_their_own_transcripts(

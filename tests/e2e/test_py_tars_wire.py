@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +29,7 @@ from tests.support.collect import Collector
 from tests.support.openai_server import OpenAIServer, text_stream
 from tests.support.py_tars import model_for, validate_v1
 from tests.support.py_tars.client import PyTarsClient
-from tests.support.voice import Microphone, hear, hours_around, spoken, states_an_hour
+from tests.support.voice import FIXED_HOUR, Microphone, fixed_clock, hear, spoken, states_an_hour
 
 from tars.audio.pcm import bytes_to_int16
 from tars.contracts import llm, memory, stt, tts, wake
@@ -98,7 +97,9 @@ def _services(
         LlmService(LlmSettings(base_url=server.base_url, model="test-model", rag_enabled=True)),
         # The mqtt sink sends the local satellite's reply audio on tts/audio/local (no sound card).
         TtsService(TtsSettings(sink="mqtt", cache_enable=False), data_dir, synthesizer=voice),
-        RouterService(RouterSettings(online_announce=False, wake_ack_enabled=False)),
+        RouterService(
+            RouterSettings(online_announce=False, wake_ack_enabled=False), wallclock=fixed_clock
+        ),
         SttService(SttSettings(), transcriber=whisper, turn_model=turn_model),
         WakeService(WakeSettings()),
     ]
@@ -207,7 +208,6 @@ async def test_rule_and_llm_voice_turns_publish_exactly_py_tars_v1(
     server = OpenAIServer(default=text_stream(JOKE))
     config = mqtt_broker.config
     py_tars = PyTarsClient(config.host, config.port, "ui-web", config.passwords["ui-web"])
-    before = dt.datetime.now()
     async with server, py_tars:  # the server's port is known once it runs
         services = _services(server, tmp_path, whisper, piper_voice, turn_model)
         async with v1_stack(mqtt_broker, services) as stack:
@@ -225,6 +225,6 @@ async def test_rule_and_llm_voice_turns_publish_exactly_py_tars_v1(
     assert "joke" in request.data.text.lower()
     assert request.data.id == joke_reply
     samples, rate = reply_audio(stack, time_reply)
-    assert states_an_hour(hear(whisper, samples, rate), hours_around(before))
+    assert states_an_hour(hear(whisper, samples, rate), {FIXED_HOUR})
     samples, rate = reply_audio(stack, joke_reply)
     assert "robot" in hear(whisper, samples, rate)
