@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium + fonts-liberation: the web UI's browser tests (Playwright drives Debian's Chromium;
-# it never downloads a browser of its own).
-apt_packages=(mosquitto mosquitto-clients espeak-ng sox libportaudio2 make openssl chromium fonts-liberation)
+# it never downloads a browser of its own). ejabberd: a second MQTT v5 broker (its mod_mqtt)
+# the bus tests also run on, started by a test fixture, never as a system service.
+apt_packages=(mosquitto mosquitto-clients espeak-ng sox libportaudio2 make openssl chromium fonts-liberation ejabberd)
 
 install_system_packages() {
     local missing=()
@@ -26,9 +27,10 @@ install_system_packages() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
-    # The Debian package starts a system-wide broker on port 1883; TARS runs its own.
+    # The Debian packages start system-wide brokers (mosquitto and ejabberd both take port 1883);
+    # TARS and its tests run their own.
     if command -v systemctl >/dev/null 2>&1; then
-        $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true
+        $sudo systemctl disable --now mosquitto ejabberd >/dev/null 2>&1 || true
     fi
 }
 

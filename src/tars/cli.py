@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from tars.runtime.settings import RuntimeSettings
+from tars.runtime.settings import MqttSettings, RuntimeSettings, describe_settings_error
 
 VERBS = {
     "ask": "one text turn: prints the reply (--speak writes or plays it)",
@@ -28,9 +28,16 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("doctor", help="check broker, audio devices, models and configuration")
     bench = commands.add_parser("bench", help="measure speed and write a JSON report and chart")
     bench.add_argument(
-        "suite", nargs="?", default="all", help="bus, stt, wake, voice, memory, llm, stack, all"
+        "suite", nargs="?", default="all", help="one suite (bus, stt, voice, ...) or all (default)"
     )
     bench.add_argument("--out", default="bench-results", help="report directory")
+    bench.add_argument("--suites", help="run these suites (comma-separated) as one combined report")
+    bench.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="REPORT",
+        help="OLD.json [NEW.json]: ratio new/old per figure (NEW: the latest in --out)",
+    )
     for verb, text in VERBS.items():
         sub = commands.add_parser(verb, help=text, add_help=False)
         sub.add_argument("args", nargs=argparse.REMAINDER)
@@ -67,18 +74,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "bench":
         from tars.bench import suites
 
-        return suites.run(arguments.suite, arguments.out, runtime)
+        if arguments.compare:
+            return suites.compare(arguments.compare, arguments.out)
+        return suites.run(arguments.suite, arguments.out, runtime, arguments.suites)
     return _run_verb(arguments.command, arguments.args, runtime)
 
 
 def _runtime_settings() -> RuntimeSettings | None:
     try:
-        return RuntimeSettings()
+        runtime = RuntimeSettings()
+        # Checked up front so a broken MQTT_URL or TLS file is named before any command runs.
+        MqttSettings()
     except ValidationError as err:
-        from tars.runtime.settings import describe_settings_error
-
-        print(describe_settings_error(err, RuntimeSettings), file=sys.stderr)
+        model = RuntimeSettings if err.title == RuntimeSettings.__name__ else MqttSettings
+        print(describe_settings_error(err, model), file=sys.stderr)
         return None
+    return runtime
 
 
 def _run_verb(verb: str, args: list[str], runtime: RuntimeSettings) -> int:

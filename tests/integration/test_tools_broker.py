@@ -1,11 +1,13 @@
 """Tools end to end on a real broker: router -> llm -> mcp -> movement (simulated ESP32).
 
 The model is a scripted local OpenAI-compatible server that asks for tool calls; the MCP
-servers are the built-in ones, run as real stdio processes by the mcp service.
+servers are the built-in ones, run in-process by the mcp service (and as a real stdio
+process where a test kills it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -40,7 +42,8 @@ from tars.contracts.tools import (
 from tars.contracts.tts import TOPIC_TTS_SAY
 from tars.runtime.mqtt_bus import MqttBus
 from tars.services.llm.service import LlmService
-from tars.services.mcp.config import ServerConfig, builtin_servers
+from tars.services.mcp.builtin import movement as movement_server
+from tars.services.mcp.config import ServerConfig, builtin_server, builtin_servers
 from tars.services.mcp.service import McpService
 from tars.services.mcp.settings import McpSettings
 from tars.services.movement.service import MovementService
@@ -173,8 +176,8 @@ async def test_a_killed_server_is_restarted_and_its_tools_leave_and_return(
     mqtt_broker: TestBroker, tmp_path: Path
 ) -> None:
     seen = watch(mqtt_broker)
-    servers = builtin_servers("movement", call_timeout_s=10, start_timeout_s=60)
-    mcp = McpService(McpSettings(restart_min_s=0.2), servers, log_dir=tmp_path)
+    server = builtin_server("movement", call_timeout_s=10, start_timeout_s=60, subprocess=True)
+    mcp = McpService(McpSettings(restart_min_s=0.2), [server], log_dir=tmp_path)
     async with running(seen.bus), serving(mqtt_broker, mcp):
         await seen.registry.wait_for(lambda m: "mcp__movement__move" in tool_names(m))
         [pid] = children_running("tars.services.mcp.builtin.movement")
@@ -191,3 +194,47 @@ async def test_a_killed_server_is_restarted_and_its_tools_leave_and_return(
         assert up.data.event.startswith("ready")
         await seen.registry.wait_for(lambda m: "mcp__movement__move" in tool_names(m), 30, since)
         assert children_running("tars.services.mcp.builtin.movement") not in ([], [pid])
+
+
+async def test_a_failed_in_process_server_is_restarted_and_its_tools_leave_and_return(
+    mqtt_broker: TestBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = watch(mqtt_broker)
+    caller = mqtt_broker.bus("llm", health=False)
+    crash = asyncio.Event()
+    lowlevel = movement_server.app._lowlevel_server
+    real_run = lowlevel.run
+
+    async def run_until_crash(*args: object, **kwargs: object) -> None:
+        """The real server, whose task fails once when ``crash`` is set."""
+        async with asyncio.TaskGroup() as group:
+            serving_task = group.create_task(real_run(*args, **kwargs), name="test:movement")  # type: ignore[arg-type]
+            await crash.wait()
+            serving_task.cancel()
+        crash.clear()  # the restarted server serves on
+        raise RuntimeError("movement server crashed")
+
+    monkeypatch.setattr(lowlevel, "run", run_until_crash)
+    [server] = builtin_servers("movement", call_timeout_s=10, start_timeout_s=60)
+    assert server.transport == "inprocess"
+    mcp = McpService(McpSettings(restart_min_s=0.2), [server], log_dir=tmp_path)
+    async with running(seen.bus, caller), serving(mqtt_broker, mcp):
+        await seen.registry.wait_for(lambda m: "mcp__movement__move" in tool_names(m))
+        since = len(seen.registry.messages)
+        crash.set()
+        down = await seen.health.wait_for(
+            lambda m: not m.data.ok and "server movement down" in (m.data.event or ""), 20
+        )
+        assert "movement server crashed" in (down.data.err or "")
+        await seen.registry.wait_for(lambda m: not tool_names(m), since=since)
+        await seen.health.wait_for(
+            lambda m: m.data.ok and "server movement up" in (m.data.event or ""), 30
+        )
+        await seen.registry.wait_for(lambda m: "mcp__movement__move" in tool_names(m), 30, since)
+        request = ToolCallRequest(
+            call_id="after", name="mcp__movement__stop_movement", arguments={}
+        )
+        await caller.publish(TOPIC_TOOL_CALL_REQUEST, request)
+        result = await seen.results.wait_for(lambda m: m.data.call_id == "after")
+        assert (result.data.error, result.data.content) == (None, "All movement stopped.")
+        assert mcp.sessions["movement"].starts == 2

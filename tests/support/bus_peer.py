@@ -1,5 +1,8 @@
 """A tiny service process for integration tests: echoes tts/say as tts/status.
 
+A tts/control (a priority subscription, as in the real tts) is answered with a ``stopped``
+status whose text is how many messages the main connection had read by then.
+
 Run as ``python -m tests.support.bus_peer`` with MQTT_URL set. It uses the real
 runtime (``serve`` with the MQTT bus, health, heartbeat, metrics and signals),
 so tests exercise the same code path as `tars run`.
@@ -28,6 +31,7 @@ class EchoService:
     def attach(self, bus: Bus) -> None:
         self._bus = bus
         bus.subscribe(tts.TOPIC_TTS_SAY, self._on_say)
+        bus.subscribe(tts.TOPIC_TTS_CONTROL, self._on_control, priority=True)
 
     async def run(self) -> None:
         assert self._bus is not None
@@ -39,6 +43,13 @@ class EchoService:
         status = tts.TtsStatus(
             event="speaking_start", text=message.data.text, utt_id=message.data.utt_id
         )
+        await self._bus.publish(tts.TOPIC_TTS_STATUS, status)
+
+    async def _on_control(self, message: Message) -> None:
+        assert self._bus is not None
+        metrics = self._bus.metrics
+        read = metrics.count("messages_in") - metrics.count("messages_in.priority")
+        status = tts.TtsStatus(event="stopped", text=str(read), utt_id=message.data.id)
         await self._bus.publish(tts.TOPIC_TTS_STATUS, status)
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from tars.contracts.health import HealthPing, health_topic
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import Service, serve
-from tests.support.broker import TestBroker, running
+from tests.support.broker import BrokerUnderTest, running
 from tests.support.collect import Collector
 
 
@@ -20,7 +20,7 @@ def is_ready(health: HealthPing) -> bool:
 
 @contextlib.asynccontextmanager
 async def serving(
-    broker: TestBroker,
+    broker: BrokerUnderTest,
     service: Service,
     *,
     ready: Callable[[HealthPing], bool] = is_ready,

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from tars.bench import report
+from tars.bench import report, size
 from tars.bench.report import percentiles
 from tars.contracts.tts import TOPIC_TTS_SAY, TtsSay
 from tars.runtime import broker
@@ -162,12 +162,13 @@ def main(out_dir: Path, runtime: RuntimeSettings) -> int:
     """`tars bench bus`: measure, print the headline figures, write the report."""
     del runtime  # the bus suite needs no data directory
     external = MqttSettings() if "MQTT_URL" in os.environ else None
+    samples, flood_size = size.sized(2000, 300), size.sized(20000, 3000)
     print(
-        "bench bus: 2000 paced messages to another process, the same in one process, "
-        "and a 20000-message flood, per QoS ...",
+        f"bench bus: {samples} paced messages to another process, the same in one process, "
+        f"and a {flood_size}-message flood, per QoS ...",
         flush=True,
     )
-    results = run_loop(measure(external))
+    results = {**run_loop(measure(external, samples, flood_size)), "quick": size.quick()}
     chart = {}
     for qos in ("qos0", "qos1"):
         hop = results[qos]["hop_ms"]

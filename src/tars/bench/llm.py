@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tars.bench import report
+from tars.bench.size import quick
 from tars.runtime.settings import RuntimeSettings
 from tars.services.llm.settings import LlmSettings
 
@@ -127,12 +128,19 @@ def main(out_dir: Path, runtime: RuntimeSettings) -> int:
     settings = LlmSettings()
     data_dir = settings.data_dir if "data_dir" in settings.model_fields_set else runtime.data_dir
     runs: dict[str, dict[str, Any]] = {}
-    for config in configurations(settings):
+    chosen = configurations(settings)
+    # Quick: only the default configuration, still with its quality questions.
+    for config in chosen[:1] if quick() else chosen:
         config.update(model=settings.embedded_model, data_dir=str(data_dir))
         load = "one core busy" if config["load"] else "idle"
         print(f"bench llm: {config['label']} ({load}) ...", flush=True)
         runs[config["label"]] = probe(config)
         print_row(config["label"], runs[config["label"]])
-    results = {"model": settings.embedded_model, "cpu_count": os.cpu_count(), "runs": runs}
+    results = {
+        "model": settings.embedded_model,
+        "cpu_count": os.cpu_count(),
+        "quick": quick(),
+        "runs": runs,
+    }
     print(f"report: {report.write(out_dir, 'llm', results, chart_values(runs))}")
     return 0 if all("error" not in r for r in runs.values()) else 1

@@ -20,6 +20,7 @@ import numpy as np
 
 from tars.bench import report
 from tars.bench.report import percentiles
+from tars.bench.size import quick
 from tars.runtime.settings import RuntimeSettings
 from tars.services.memory.embedder import Embedder, OnnxMiniLmEmbedder, Vectors
 from tars.services.memory.evalset import (
@@ -32,6 +33,8 @@ from tars.services.memory.records import MemoryQuery, TurnRecord, turn_embedding
 from tars.services.memory.store import MemoryStore
 
 SIZES = (1_000, 10_000, 100_000)
+QUICK_SIZES = (1_000, 10_000)
+"""Store sizes with ``TARS_BENCH_QUICK=1`` (the 100k store takes most of the time)."""
 POOL = 2_000
 """Distinct filler turns embedded for real when larger sizes use pooled vectors."""
 REAL_EMBED_BUDGET_S = 120.0
@@ -152,7 +155,7 @@ def measure(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
 def main(out_dir: Path, runtime: RuntimeSettings) -> int:
     """`tars bench memory`: measure, print the headline figures, write the report."""
     del runtime  # the store lives in a temporary folder
-    results = measure()
+    results = {**measure(QUICK_SIZES if quick() else SIZES), "quick": quick()}
     chart: dict[str, float] = {}
     for size, outcome in results["sizes"].items():
         chart[f"{size} hybrid p50 ms"] = outcome["query_ms_hybrid"]["p50"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tars.bench.machine import describe
 
 
 def percentiles(values_ms: list[float]) -> dict[str, float]:
@@ -29,24 +29,26 @@ def percentiles(values_ms: list[float]) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-    }
+    """What the numbers were measured on (see ``tars.bench.machine.describe``)."""
+    return describe()
 
 
 def write(
     out_dir: Path, suite: str, results: dict[str, Any], chart: dict[str, float] | None = None
 ) -> Path:
-    """Write ``bench-<suite>.json`` (and ``bench-<suite>.png`` from ``chart``); return the JSON."""
+    """Write ``bench-<suite>.json`` (and ``bench-<suite>.png`` from ``chart``); return the JSON.
+
+    ``results`` is any JSON-ready mapping: `tars bench` gathers it into the combined report
+    and ``--compare`` reads every number in it (``tars.bench.figures`` says how a figure's
+    name tells which way is better). ``chart`` holds the headline figures, drawn as bars
+    and kept in the JSON as ``headline``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {
         "suite": suite,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
+        "headline": dict(chart or {}),
         "results": results,
     }
     target = out_dir / f"bench-{suite}.json"

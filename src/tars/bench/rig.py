@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import importlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -146,6 +146,15 @@ class Rig:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait_ready(self, services: Iterable[str], limit_s: float = 300.0) -> None:
+        """Wait until each of ``services`` (run elsewhere, e.g. by `tars up`) reports ready.
+
+        Raises:
+            TimeoutError: some did not within ``limit_s``.
+        """
+        wanted = set(services)
+        await self._wait(lambda: self._ready >= wanted, limit_s)
 
     @property
     def events(self) -> list[Event]:

@@ -42,7 +42,7 @@ def _process_table() -> dict[int, tuple[int, str, int]]:
     return table
 
 
-def _tree_rss(root: int) -> dict[str, float]:
+def tree_rss(root: int) -> dict[str, float]:
     """Resident MiB of ``root`` and its descendants, keyed by a readable name."""
     table = _process_table()
     children: dict[int, list[int]] = {}
@@ -83,7 +83,7 @@ def measure(services: list[str]) -> dict[str, Any]:
             runtime = RuntimeSettings(data_dir=Path(directory))
             ready_after = _wait_ready(runtime, set(services), started)
             time.sleep(2.0)  # let start-up transients (warm-up, preloading) settle
-            sizes = _tree_rss(up.pid)
+            sizes = tree_rss(up.pid)
         finally:
             up.send_signal(signal.SIGTERM)
             up.wait(30)
@@ -103,7 +103,12 @@ def _wait_ready(runtime: RuntimeSettings, services: set[str], started: float) ->
                 health = run_loop(collect_health(runtime, wait_s=0.5))
             except TimeoutError:
                 health = {}
-            ready = {name for name, ping in health.items() if ping.ok and ping.event == "ready"}
+            # Some services say more than "ready" ("ready: simulated controller (no ESP32)").
+            ready = {
+                name
+                for name, ping in health.items()
+                if ping.ok and (ping.event or "").startswith("ready")
+            }
             if services <= ready:
                 return time.monotonic() - started
         time.sleep(1.0)

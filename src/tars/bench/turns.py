@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tars.bench import env, material, report, turn_score
+from tars.bench import env, material, report, size, turn_score
 from tars.bench.material import Clip
 from tars.bench.rig import Played, UrlFor, private_broker
 from tars.bench.turns_report import chart, print_mode
@@ -36,7 +36,9 @@ MODES = ("model", "punctuation")
 MODES_ENV = "TARS_BENCH_TURNS_MODES"
 """Comma-separated modes to run instead."""
 PER_CELL = 4
-"""Requests per (kind, pause) cell: 48 paused turns per mode, about 5 minutes on 2 cores."""
+"""Requests per (kind, pause) cell: 48 paused turns per mode, about 5 minutes on 2 cores
+(20 on a loaded machine); ``TARS_BENCH_QUICK=1`` plays ``QUICK_PER_CELL``."""
+QUICK_PER_CELL = 2
 COMMANDS = (
     "what time is it",
     "what's the date today",
@@ -145,12 +147,13 @@ async def measure(runtime: RuntimeSettings) -> dict[str, Any]:
     """Synthesise the material once, then run every mode on a private broker."""
     supported = "end_of_turn" in env.stt_fields()
     modes: list[str | None] = list(requested_modes()) if supported else [None]
-    paused = await asyncio.to_thread(material.paused_clips, PER_CELL)
+    paused = await asyncio.to_thread(material.paused_clips, size.sized(PER_CELL, QUICK_PER_CELL))
     voices = material.PIPER_VOICES[:1] + material.PIPER_VOICES[2:]
     commands = await asyncio.to_thread(material.whole_clips, COMMANDS, voices)
     results: dict[str, Any] = {
         "material": material.describe(paused, commands),
         "end_of_turn_setting": supported,
+        "quick": size.quick(),
         "modes": {},
     }
     if not supported:

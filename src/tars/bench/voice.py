@@ -1,10 +1,11 @@
 """`tars bench voice`: TTS first audio and real-time factor, and voice-to-voice latency.
 
 The TTS part runs the TTS service on the in-memory bus with the real voice and sends each
-reply sentence by sentence, as the router does. The voice-to-voice part runs wake, stt,
-router and tts in this process on a private broker (each on its own MQTT connection),
-plays synthesised utterances as real-time frames on ``audio/<satellite>/pcm`` and times
-the end of speech in the input audio to the first reply piece on ``tts/audio/<satellite>``.
+reply sentence by sentence, as the router does. The voice-to-voice part runs the whole stack
+with `tars up` (`tars.bench.voice_stack`), plays synthesised requests as real-time frames on
+``audio/bench/pcm`` and times the end of speech in the input audio to the first reply piece
+on ``tts/audio/bench``, for rule-answered commands and for questions the embedded LLM
+answers, with gaps in the reply audio and wrong, empty or dropped answers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 from tars.bench import report
 from tars.bench.report import percentiles
 from tars.bench.rig import VOICE_SERVICES, private_broker
-from tars.bench.voice_loop import VoiceRig, VoiceTurn, measure_voice, spoken_request
+from tars.bench.voice_loop import VoiceRig, VoiceTurn, spoken_request
+from tars.bench.voice_stack import measure_stack
 from tars.contracts.audio import tts_audio_topic
 from tars.contracts.health import health_topic
 from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS, TtsSay, TtsStatus
@@ -121,18 +123,42 @@ async def _measure_all(runtime: RuntimeSettings) -> dict[str, Any]:
     synth = await asyncio.to_thread(load_synthesizer, TtsSettings())
     results: dict[str, Any] = {"tts": await measure_tts(synth)}
     with tempfile.TemporaryDirectory(prefix="tars-bench-voice-") as directory:
-        async with private_broker(Path(directory) / "broker") as config:
-            rig_runtime = runtime.model_copy(update={"data_dir": Path(directory) / "data"})
-            try:
-                results["voice"] = await measure_voice(config.url, rig_runtime)
-            except Exception as err:  # a missing service or model must not hide the TTS figures
-                results["voice"] = {"error": f"{type(err).__name__}: {err}"}
+        try:
+            stack = await measure_stack(runtime, Path(directory))
+        except Exception as err:  # a missing service or model must not hide the TTS figures
+            results["voice"] = {"error": f"{type(err).__name__}: {err}"}
+            return results
+    # "voice" keeps its meaning (rule-answered commands), now through the whole stack.
+    results["voice"] = stack.pop("rule")
+    results["voice_llm"] = stack.pop("llm")
+    results["stack"] = stack
     return results
+
+
+def _print_group(name: str, group: dict[str, Any]) -> None:
+    v2v = group["voice_to_voice_ms"]
+    print(
+        f"voice-to-voice, {name}: p50 {v2v['p50']:.0f} ms, p90 {v2v['p90']:.0f} ms "
+        f"(target p50 <= {group['target_p50_ms']} ms); {group['turns_played']} turns, "
+        f"{group['dropped']} dropped; gaps > 300 ms in reply audio: {group['gaps_over_300ms']} "
+        f"(max gap {group['max_gap_ms']:.0f} ms over {group['reply_audio_s']:.0f} s of replies)"
+    )
+    if "text_correct" in group:
+        print(
+            f"  answers: {group['text_correct']}/{group['turns_played']} right in text, "
+            f"{group['audio_correct']}/{group['turns_played']} right as heard back by Whisper, "
+            f"{group['empty_replies']} empty"
+        )
+    for turn in group["turns"]:
+        print(f"  {turn['utterance']!r}: {turn.get('latency_ms', turn.get('error'))} ms")
+        print(f"    heard {turn.get('heard')!r}, reply {turn.get('reply')!r}")
+        print(f"    stages {turn.get('stages_ms')}, gaps {turn.get('gaps_ms')}")
+    print(f"  stage p50s: {group['stages_p50_ms']}")
 
 
 def main(out_dir: Path, runtime: RuntimeSettings) -> int:
     """`tars bench voice`: measure, print the headline figures, write the report."""
-    print("bench voice: TTS replies, then wake+stt+router+tts turns ...", flush=True)
+    print("bench voice: TTS replies, then rule and LLM turns through `tars up` ...", flush=True)
     results = run_loop(_measure_all(runtime))
     tts = results["tts"]
     first = tts["first_audio_ms"]
@@ -141,21 +167,17 @@ def main(out_dir: Path, runtime: RuntimeSettings) -> int:
         f"RTF mean {tts['rtf']['mean']:.3f}, max {tts['rtf']['max']:.3f}"
     )
     chart = {"tts first audio p50 ms": first["p50"], "tts rtf mean": tts["rtf"]["mean"]}
-    voice = results["voice"]
-    if "error" in voice:
-        print(f"voice-to-voice: not measured ({voice['error']})")
+    if "error" in results["voice"]:
+        print(f"voice-to-voice: not measured ({results['voice']['error']})")
     else:
-        v2v = voice["voice_to_voice_ms"]
+        for key, name in (("voice", "rule-answered"), ("voice_llm", "LLM-answered")):
+            _print_group(name, results[key])
+            chart[f"{name} v2v p50 ms"] = results[key]["voice_to_voice_ms"]["p50"]
+            chart[f"{name} v2v p90 ms"] = results[key]["voice_to_voice_ms"]["p90"]
+        stack = results["stack"]
         print(
-            f"voice-to-voice: p50 {v2v['p50']:.0f} ms, p90 {v2v['p90']:.0f} ms "
-            f"(target p50 < {voice['target_p50_ms']} ms)"
+            f"stack: {stack['total_rss_mib']:.0f} MiB resident, ready after "
+            f"{stack['ready_after_s']:.0f} s; conditions {stack['conditions']}"
         )
-        for turn in voice["turns"]:
-            print(f"  {turn['utterance']!r}: {turn.get('latency_ms', turn.get('error'))} ms")
-            print(f"    heard {turn.get('heard')!r}, reply {turn.get('reply')!r}")
-            print(f"    stages {turn.get('stages_ms')}")
-        print(f"  stage p50s: {voice['stages_p50_ms']}")
-        chart["voice-to-voice p50 ms"] = v2v["p50"]
-        chart["voice-to-voice p90 ms"] = v2v["p90"]
     print(f"report: {report.write(out_dir, 'voice', results, chart)}")
     return 0

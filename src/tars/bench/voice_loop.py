@@ -51,6 +51,9 @@ class VoiceTurn:
     """End of speech in the input audio to the first reply audio piece."""
     stages_ms: dict[str, float] = field(default_factory=dict)
     """Where the latency went (see :meth:`VoiceRig.turn`)."""
+    gaps_ms: list[float] = field(default_factory=list)
+    """Silences a listener playing the reply audio as it arrives hears inside the reply
+    (audio late after the previous piece ran out), ms, in order (see `playback_gaps`)."""
 
 
 class VoiceRig(Rig):
@@ -97,6 +100,8 @@ def _voice_turn(
     if isinstance(turn, ConversationTurn):
         stages.update({f"turn.{k}": v for k, v in turn.timings_ms.items()})
     samples = [bytes_to_int16(e[2].payload) for e in audio]
+    durations = [piece.size / rate for piece in samples] if rate else []
+    pieces = [(e[0], seconds) for e, seconds in zip(audio, durations, strict=False)]
     return VoiceTurn(
         heard=final[2].text if final is not None else "",
         reply_text=turn.reply if isinstance(turn, ConversationTurn) else "",
@@ -104,7 +109,29 @@ def _voice_turn(
         rate=rate or 0,
         latency_ms=(audio[0][0] - speech_end) * 1000.0 if audio else float("nan"),
         stages_ms={k: round(v, 1) for k, v in stages.items()},
+        gaps_ms=[round(gap, 1) for gap in playback_gaps(pieces)],
     )
+
+
+def playback_gaps(pieces: list[tuple[float, float]], floor_ms: float = 20.0) -> list[float]:
+    """Silent gaps, in ms, that a listener playing audio pieces as they arrive would hear.
+
+    Each piece (arrival time, duration, both in s) plays as soon as it arrives and the one
+    before it has finished; a piece arriving after the previous one ran out leaves a gap.
+    Gaps up to ``floor_ms`` (network and scheduling jitter) are left out.
+
+    Example:
+        >>> [round(gap) for gap in playback_gaps([(0.0, 1.0), (0.5, 1.0), (2.4, 1.0)])]
+        [400]
+    """
+    gaps: list[float] = []
+    playing_until: float | None = None
+    for arrival, duration in pieces:
+        if playing_until is not None and (arrival - playing_until) * 1000.0 > floor_ms:
+            gaps.append((arrival - playing_until) * 1000.0)
+        start = arrival if playing_until is None else max(arrival, playing_until)
+        playing_until = start + duration
+    return gaps
 
 
 def _is_status(event: Event, name: str, utt_id: str | None) -> bool:

@@ -77,7 +77,7 @@ async def _ask_stack(
         try:
             await asyncio.wait_for(bus.wait_connected(), 5.0)
         except TimeoutError as err:
-            raise ConnectionError("cannot reach the broker") from err
+            raise ConnectionError(bus.last_error or "no answer from the broker") from err
         turn = await ask(bus, answer, text, utt_id, timeout_s=timeout_s)
         if speak_to is not None:
             if not await recorder.wait_spoken(timeout_s):
@@ -117,8 +117,11 @@ def run(runtime: RuntimeSettings, args: list[str]) -> int:
         return 2
     try:
         turn = asyncio.run(_ask_stack(runtime, text, options.timeout, options.speak))
-    except ConnectionError:
-        print("tars ask: cannot reach the broker (check MQTT_URL or start the stack: `tars up`)")
+    except ConnectionError as err:
+        print(
+            f"tars ask: cannot reach the broker: {err} "
+            "(check MQTT_URL or start the stack: `tars up`)"
+        )
         return 1
     except NoAnswer as err:
         print(f"tars ask: {err}; is the router running? (`tars status`)")

@@ -41,8 +41,9 @@ def _binary(name: str, package: str) -> Check:
 def _broker(runtime: RuntimeSettings) -> Check:
     settings = mqtt_settings_for("cli", runtime)
 
+    bus = MqttBus("cli", settings, health=False)
+
     async def probe() -> None:
-        bus = MqttBus("cli", settings, health=False)
         task = asyncio.create_task(bus.run(), name="doctor:bus")
         try:
             await asyncio.wait_for(bus.wait_connected(), 3.0)
@@ -53,10 +54,11 @@ def _broker(runtime: RuntimeSettings) -> Check:
     try:
         asyncio.run(probe())
     except TimeoutError:
+        reason = f": {bus.last_error}" if bus.last_error else ""
         return Check(
             "broker",
             False,
-            f"{settings.redacted_url()} unreachable (start the stack with `tars up`)",
+            f"{settings.redacted_url()} unreachable{reason} (start the stack with `tars up`)",
             required=False,
         )
     return Check("broker", True, f"{settings.redacted_url()} reachable")

@@ -109,6 +109,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     _v1(stt.TOPIC_STT_PARTIAL, stt.PartialTranscript, "stt.partial", "stt", qos=0),
     _spec(stt.TOPIC_STT_REJECTED, stt.RejectedTranscript, "stt.rejected", "stt"),
     _spec(stt.TOPIC_STT_CONTINUATION, stt.TurnContinuation, "stt.continuation", "stt"),
+    _spec(stt.TOPIC_STT_BARGE_IN, stt.VoiceBargeIn, "stt.barge_in", "stt"),
     # tts
     # Not mcp: tools never speak for TARS (an MCP tool's publishes are allowlisted anyway).
     _v1(

@@ -12,6 +12,9 @@ TOPIC_STT_FINAL = "stt/final"
 TOPIC_STT_PARTIAL = "stt/partial"
 TOPIC_STT_REJECTED = "stt/rejected"
 TOPIC_STT_CONTINUATION = "stt/continuation"
+TOPIC_STT_BARGE_IN = "stt/barge_in"
+VOICE_CAUSE = "voice"
+"""``cause`` of the wake/event interrupt a voice barge-in (`VoiceBargeIn`) leads to."""
 
 ListenReason = Literal["wake", "interrupt", "followup", "live", "continuation"]
 """Why stt was listening to an utterance: the window that let it through."""
@@ -95,3 +98,22 @@ class TurnContinuation(Payload):
     """Silence between the end of that final's speech and the new speech, seconds."""
     ts: float = Field(default_factory=now)
     """When the new speech started, Unix seconds."""
+
+
+class VoiceBargeIn(Payload):
+    """The user started talking over a reply on an echo-cancelled satellite (no wake word).
+
+    stt publishes it as soon as the VAD confirms speech in the satellite's cleaned audio
+    while TTS speaks there; the wake service then pauses the reply as for a wake word, and
+    what stt makes of the speech decides the rest (stop, a new question, or a backchannel or
+    noise, which resumes the reply at once).
+    """
+
+    utt_id: str
+    """Id of the utterance that started (its final or rejection carries the same id)."""
+    satellite: SatelliteId | None = None
+    """Satellite the speech came from."""
+    speech_start_ts: float
+    """Capture time of the first speech in the utterance, Unix seconds."""
+    ts: float = Field(default_factory=now)
+    """When the speech was confirmed, Unix seconds."""

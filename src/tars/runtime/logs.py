@@ -84,5 +84,6 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # paho logs every packet at DEBUG; keep it quiet unless asked for explicitly.
-    logging.getLogger("aiomqtt").setLevel(max(root.level, logging.INFO))
+    # paho logs every packet at DEBUG through aiomqtt's logger, named "mqtt" (each bus logs
+    # under a child of it); keep it quiet unless asked for explicitly.
+    logging.getLogger("mqtt").setLevel(max(root.level, logging.INFO))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from tars.contracts.registry import topic_matches
 from tars.contracts.v1 import WireMode
-from tars.runtime.bus import BaseBus, Dedupe
+from tars.runtime.base_bus import BaseBus, Dedupe
 
 
 class MemoryBroker:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tars.contracts.v1 import WireMode
+from tars.runtime.tls import TLS_SCHEMES, TlsError, tls_context
 
 
 class TarsSettings(BaseSettings):
@@ -24,7 +26,15 @@ class MqttSettings(TarsSettings):
     model_config = SettingsConfigDict(env_prefix="MQTT_")
 
     url: SecretStr = SecretStr("mqtt://127.0.0.1:1883")
-    """Broker URL, ``mqtt://user:password@host:port``; a secret because it holds the password."""
+    """Broker URL, ``mqtt://user:password@host:port``, or ``mqtts://`` for TLS (default port
+    8883); a secret because it holds the password."""
+    tls_ca_file: Path | None = None
+    """mqtts:// only: CA certificate (PEM) that signed the broker's certificate; unset: the
+    system's trusted CAs."""
+    tls_cert_file: Path | None = None
+    """mqtts:// only: client certificate (PEM) for a broker that requires one (mutual TLS)."""
+    tls_key_file: Path | None = None
+    """mqtts:// only: private key (PEM) of MQTT_TLS_CERT_FILE; unset: the key is in that file."""
     client_id: str = ""
     """Client id prefix; empty means ``tars-<service>``; a random suffix is always added."""
     keepalive_s: int = Field(default=30, ge=5)
@@ -49,22 +59,55 @@ class MqttSettings(TarsSettings):
     @classmethod
     def _check_url(cls, value: SecretStr) -> SecretStr:
         parsed = urlsplit(value.get_secret_value())
-        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
-            raise ValueError("MQTT_URL must look like mqtt://[user:password@]host[:port]")
+        if parsed.scheme not in ("mqtt", "tcp", *TLS_SCHEMES) or not parsed.hostname:
+            raise ValueError(
+                "MQTT_URL must look like mqtt://[user:password@]host[:port] "
+                "(or mqtts://... for TLS)"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> MqttSettings:
+        # Checked here, not at connect time: a service with a broken TLS setup stops at
+        # start with the variable to fix instead of retrying a connection forever.
+        files = (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        if not self.uses_tls() and any(files):
+            raise ValueError("MQTT_TLS_* files are set but MQTT_URL is not mqtts://")
+        if self.uses_tls():
+            try:
+                tls_context(*files)
+            except TlsError as err:
+                raise ValueError(str(err)) from err
+        return self
+
+    def uses_tls(self) -> bool:
+        """Whether the URL asks for TLS (``mqtts://``)."""
+        return urlsplit(self.url.get_secret_value()).scheme in TLS_SCHEMES
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client TLS context for ``mqtts://`` (server verified, hostname checked), or None.
+
+        Raises:
+            TlsError: a certificate or key file cannot be read.
+        """
+        if not self.uses_tls():
+            return None
+        return tls_context(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
 
     def endpoint(self) -> tuple[str, int, str | None, str | None]:
         """Host, port, username and password from the URL."""
         parsed = urlsplit(self.url.get_secret_value())
         username = unquote(parsed.username) if parsed.username else None
         password = unquote(parsed.password) if parsed.password else None
-        return parsed.hostname or "127.0.0.1", parsed.port or 1883, username, password
+        default_port = 8883 if self.uses_tls() else 1883
+        return parsed.hostname or "127.0.0.1", parsed.port or default_port, username, password
 
     def redacted_url(self) -> str:
         """The URL with the password masked, safe for logs."""
         host, port, username, _ = self.endpoint()
         user = f"{username}:***@" if username else ""
-        return f"mqtt://{user}{host}:{port}"
+        scheme = "mqtts" if self.uses_tls() else "mqtt"
+        return f"{scheme}://{user}{host}:{port}"
 
 
 class RuntimeSettings(TarsSettings):
@@ -117,6 +160,9 @@ def describe_settings_error(error: ValidationError, settings_class: type[BaseSet
     prefix = str(settings_class.model_config.get("env_prefix", ""))
     lines = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
+        if not item["loc"]:  # a check across fields names its variables itself
+            lines.append(f"  {item['msg'].removeprefix('Value error, ')}")
+            continue
+        field = str(item["loc"][0])
         lines.append(f"  {prefix}{field.upper()}: {item['msg']}")
     return "invalid configuration:\n" + "\n".join(lines)

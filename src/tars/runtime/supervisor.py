@@ -24,6 +24,9 @@ from tars.runtime.settings import MqttSettings, RuntimeSettings
 _LOGGER = logging.getLogger(__name__)
 _STOP_GRACE_S = 4.0
 _HEALTHY_RUN_S = 60.0
+_BROKER_CHECK_S = 0.2
+"""How often the supervisor checks that its broker still runs (a restart costs this much more)."""
+_BROKER_RETRY_S = 1.0
 
 
 @dataclass
@@ -42,7 +45,8 @@ class Supervisor:
     Each service runs as ``python -m tars run <service>`` so CPU-heavy engines
     use every core and one crash stays contained. A child that exits while the
     stack is up is restarted with exponential backoff (1 s doubling to 30 s,
-    reset after a minute of healthy running).
+    reset after a minute of healthy running). A private broker that dies is restarted at
+    once on the same port and files; the services reconnect by themselves.
     """
 
     def __init__(
@@ -117,6 +121,25 @@ class Supervisor:
             await asyncio.sleep(child.backoff_s)
             child.backoff_s = min(child.backoff_s * 2, 30.0)
 
+    async def _watch_broker(self) -> None:
+        """Restart the private broker whenever it exits while the stack is up."""
+        process = self.broker
+        if process is None:
+            return
+        while not self.stopping():
+            # mosquitto is a Popen child: a short poll is the portable way to see it die.
+            await asyncio.sleep(_BROKER_CHECK_S)
+            if process.running() or self.stopping():
+                continue
+            self.report.line("broker: exited; restarting it")
+            try:
+                await asyncio.to_thread(process.start)
+            except broker.BrokerUnavailable as err:
+                self.report.line(f"broker: restart failed ({err}); retrying")
+                await asyncio.sleep(_BROKER_RETRY_S)
+                continue
+            self.report.line(f"broker: restarted (pid {process.pid})")
+
     def _observer(self) -> MqttBus:
         settings = MqttSettings()
         if self.broker_config is not None:
@@ -147,6 +170,7 @@ class Supervisor:
                     for child in self._children.values()
                 ]
                 watchers.append(group.create_task(self._observer().run(), name="supervise:health"))
+                watchers.append(group.create_task(self._watch_broker(), name="supervise:broker"))
                 await stop.wait()
                 self._stopping = True
                 await self._terminate_children()

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from tars.services.llm.embedded import EmbeddedProvider, to_local_messages
+from tars.services.llm.budget import MEMORY_FOOTER, MEMORY_HEADER
+from tars.services.llm.embedded import EmbeddedProvider
 from tars.services.llm.errors import ErrorCode, LLMError, ModelUnavailableError
 from tars.services.llm.localmodel import LocalChunk, OnChunk
+from tars.services.llm.localprompt import to_local_messages, without_tools
 from tars.services.llm.provider import (
     ChatMessage,
     CompletionParams,
@@ -218,7 +220,7 @@ async def test_plain_answer_with_tools_offered_still_streams() -> None:
     assert events[:-1] == [TextDelta("  It "), TextDelta("is "), TextDelta("sunny.")]
 
 
-async def test_explicit_none_regenerates_without_tools() -> None:
+async def test_explicit_none_asks_again_after_the_same_prompt() -> None:
     model = FakeModel([['{"tool": "none"}'], ["Hello ", "there."]])
     provider = _provider(model)
     try:
@@ -229,9 +231,36 @@ async def test_explicit_none_regenerates_without_tools() -> None:
         TextDelta("Hello "),
         TextDelta("there."),
     ]
+    first, retry = model.prompts
+    # The first prompt, tools section included, is the start of the second: the runtime's
+    # cached prefix covers it, and the next request still finds the tools cached.
+    assert "## Tools" in first[0]["content"]
+    assert retry[: len(first)] == first
+    assert retry[len(first)] == {"role": "assistant", "content": '{"tool": "none"}'}
+    assert retry[-1]["role"] == "user"
+
+
+async def test_a_second_empty_choice_regenerates_without_tools() -> None:
+    model = FakeModel([['{"tool": "none"}'], ['{"tool": "none"}'], ["Hello."]])
+    provider = _provider(model)
+    try:
+        events = await _collect(provider.stream(ASK, PARAMS, [WEATHER]))
+    finally:
+        await provider.aclose()
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("Hello.")]
+    assert len(model.prompts) == 3
+    assert model.prompts[2][0]["content"] == "You are TARS."
+
+
+async def test_an_answer_wrapped_in_json_on_the_second_try_is_spoken() -> None:
+    model = FakeModel([['{"tool": "none"}'], ['{"tool": "none", "answer": "Paris."}']])
+    provider = _provider(model)
+    try:
+        events = await _collect(provider.stream(ASK, PARAMS, [WEATHER]))
+    finally:
+        await provider.aclose()
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("Paris.")]
     assert len(model.prompts) == 2
-    assert "## Tools" in model.prompts[0][0]["content"]
-    assert model.prompts[1][0]["content"] == "You are TARS."
 
 
 def test_local_messages_render_tool_turns_for_plain_chat_templates() -> None:
@@ -255,6 +284,40 @@ def test_local_messages_render_tool_turns_for_plain_chat_templates() -> None:
         "role": "user",
         "content": "(The tool answered: sunny. Tell me in one short sentence.)",
     }
+
+
+def test_memories_go_just_before_the_question_so_persona_tools_and_history_stay_cached() -> None:
+    memories = MEMORY_HEADER + "- The dog is called Biscuit." + MEMORY_FOOTER
+    history = [ChatMessage("user", "Hello."), ChatMessage("assistant", "Hi.")]
+    call = ToolCall("c1", "get_weather", {"city": "Rome"})
+    messages = [
+        ChatMessage("system", "You are TARS." + memories),
+        *history,
+        ChatMessage("user", "What is my dog called?"),
+        ChatMessage("assistant", "", tool_calls=(call,)),
+        ChatMessage("tool", "sunny", tool_call_id="c1"),
+    ]
+    local = to_local_messages(messages, [WEATHER])
+    assert local[0]["content"].startswith("You are TARS.\n\n## Tools\n")
+    assert "Biscuit" not in local[0]["content"]
+    assert local[1:3] == [
+        {"role": "user", "content": "Hello."},
+        {"role": "assistant", "content": "Hi."},
+    ]
+    # Before the question, not before the latest message: a tool round keeps the prefix.
+    assert local[3] == {"role": "system", "content": memories.strip()}
+    assert local[4] == {"role": "user", "content": "What is my dog called?"}
+    assert without_tools(local)[0] == {"role": "system", "content": "You are TARS."}
+    assert without_tools(local)[1:] == local[1:]
+
+
+def test_memories_without_a_persona_stay_the_system_prompt() -> None:
+    memories = MEMORY_HEADER + "- The dog is called Biscuit." + MEMORY_FOOTER
+    local = to_local_messages([ChatMessage("system", memories), ChatMessage("user", "Hi")], [])
+    assert local == [
+        {"role": "system", "content": memories.strip()},
+        {"role": "user", "content": "Hi"},
+    ]
 
 
 async def test_an_owned_model_is_closed_with_the_provider() -> None:

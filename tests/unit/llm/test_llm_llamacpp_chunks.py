@@ -83,3 +83,22 @@ def test_the_listener_is_a_private_unix_socket(tmp_path: Path) -> None:
     assert params.cpuparams_batch.n_threads == 2
     assert params.n_ctx == 2048
     assert params.n_parallel == 1
+    assert params.n_cache_reuse > 0  # a sliding history is reused, not read again
+    assert params.cache_type_k == params.cache_type_v == xllamacpp.ggml_type.GGML_TYPE_Q8_0
+
+
+def test_the_attention_cache_can_stay_in_f16(tmp_path: Path) -> None:
+    import xllamacpp
+
+    options = RuntimeOptions(ctx_window=2048, kv_cache="f16")
+    params = server_params(xllamacpp, tmp_path / "m.gguf", options, tmp_path)
+    assert params.cache_type_k == params.cache_type_v == xllamacpp.ggml_type.GGML_TYPE_F16
+
+
+def test_usage_chunk_says_how_much_of_the_prompt_came_from_the_cache() -> None:
+    raw = {
+        "choices": [],
+        "usage": {"prompt_tokens": 1400, "completion_tokens": 9},
+        "timings": {"cache_n": 1385, "prompt_n": 15, "prompt_ms": 900.0, "predicted_ms": 1e3},
+    }
+    assert parse_chunk(raw) == [LocalChunk("", None, Usage(1400, 9, cached_tokens=1385))]

@@ -6,7 +6,7 @@ import pytest
 
 from tars.services.llm.errors import ErrorCode, LLMError
 from tars.services.llm.openai_wire import ChunkAssembler, SseDecoder
-from tars.services.llm.provider import ToolCall, ToolCallsReady
+from tars.services.llm.provider import Finished, ToolCall, ToolCallsReady, Usage
 
 
 def test_sse_joins_multiline_data_and_skips_comments() -> None:
@@ -52,3 +52,16 @@ def test_error_object_in_stream_is_a_bad_response() -> None:
     with pytest.raises(LLMError) as caught:
         list(ChunkAssembler().feed({"error": {"message": "model overloaded"}}))
     assert "model overloaded" in caught.value.message
+
+
+def test_usage_keeps_the_cached_prompt_tokens() -> None:
+    assembler = ChunkAssembler()
+    usage = {
+        "prompt_tokens": 40,
+        "completion_tokens": 3,
+        "prompt_tokens_details": {"cached_tokens": 32},
+    }
+    list(assembler.feed({"choices": [], "usage": usage}))
+    finished = list(assembler.finish())[-1]
+    assert isinstance(finished, Finished)
+    assert finished.usage == Usage(40, 3, cached_tokens=32)

@@ -48,6 +48,7 @@ from tars.services.llm.provider import (
 from tars.services.llm.rag import render_memory
 from tars.services.llm.service import LlmService, build
 from tars.services.llm.settings import LlmSettings
+from tars.services.llm.toolbridge import ToolBridge
 
 Round = list[StreamEvent] | Exception
 
@@ -215,6 +216,33 @@ async def test_tools_from_the_registry_run_over_the_bus() -> None:
     assert [t.name for t in provider.calls[0][2]] == ["mcp__clock__now"]
     second_prompt = provider.calls[1][0]
     assert second_prompt[-1] == ChatMessage("tool", "12:00 UTC", tool_call_id="c1")
+
+
+async def test_prompt_tokens_read_and_cached_are_counted() -> None:
+    provider = ScriptedProvider([[TextDelta("Hi."), Finished("stop", Usage(40, 2, 32), "m1")]])
+    async with running(provider) as (service, client, _, responses):
+        assert service.bus.metrics.count("prompt_tokens_read") == 0
+        await client.publish(TOPIC_LLM_REQUEST, LLMRequest(id="c1", text="hi"))
+        await responses.wait_for(lambda m: m.data.id == "c1")
+        assert service.bus.metrics.count("prompt_tokens_read") == 8
+        assert service.bus.metrics.count("prompt_tokens_cached") == 32
+
+
+def test_tools_keep_their_place_when_a_later_registry_adds_some_in_front() -> None:
+    bridge = ToolBridge(MemoryBus("llm", MemoryBroker()), timeout_s=1.0)
+
+    def registry(*names: str) -> ToolsRegistry:
+        return ToolsRegistry(tools=[ToolSpec(function={"name": n}) for n in names])
+
+    bridge.update(registry("mcp__camera__look"))
+    assert [t.name for t in bridge.tools] == ["mcp__camera__look"]
+    # The mcp service lists servers in config order: a late server comes first. Appended
+    # instead, the tools section read so far stays a cached prefix.
+    bridge.update(registry("mcp__character__get", "mcp__memory__recall", "mcp__camera__look"))
+    names = ["mcp__camera__look", "mcp__character__get", "mcp__memory__recall"]
+    assert [t.name for t in bridge.tools] == names
+    bridge.update(registry("mcp__memory__recall", "mcp__movement__move"))
+    assert [t.name for t in bridge.tools] == ["mcp__memory__recall", "mcp__movement__move"]
 
 
 def test_params_overrides_are_merged_and_bad_ones_ignored() -> None:

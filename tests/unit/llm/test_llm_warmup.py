@@ -23,6 +23,7 @@ class RecordingProvider:
 
     def __init__(self, fail: bool = False) -> None:
         self.prompts: list[str] = []
+        self.tools: list[list[str]] = []
         self.params: list[CompletionParams] = []
         self.fail = fail
 
@@ -33,6 +34,7 @@ class RecordingProvider:
         tools: Sequence[ToolSchema] = (),
     ) -> AsyncGenerator[StreamEvent, None]:
         self.prompts.append(messages[0].content)
+        self.tools.append([tool.name for tool in tools])
         self.params.append(params)
         if self.fail:
             raise ModelUnavailableError("gone")
@@ -65,3 +67,16 @@ async def test_a_changed_persona_is_read_again_in_the_background() -> None:
     await asyncio.sleep(0.05)
     await prefill.aclose()
     assert provider.prompts == ["You are TARS.", "You are TARS, humour 10."]
+
+
+async def test_the_tools_offered_are_read_with_the_persona_and_again_when_they_change() -> None:
+    provider = RecordingProvider()
+    prefill = PersonaPrefill(provider, DEFAULTS, 4096)
+    move = ToolSchema("mcp__movement__move", "Move.", {"type": "object"})
+    look = ToolSchema("mcp__camera__look", "Look.", {"type": "object"})
+    await prefill.now("You are TARS.", [move])
+    prefill.changed("You are TARS.", [move])  # the same set: nothing to read
+    prefill.changed("You are TARS.", [move, look])
+    await asyncio.sleep(0.05)
+    await prefill.aclose()
+    assert provider.tools == [["mcp__movement__move"], ["mcp__movement__move", "mcp__camera__look"]]

@@ -7,20 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from tars.services.mcp.config import ConfigError, builtin_servers, load_config
+from tars.services.mcp.config import ConfigError, builtin_server, builtin_servers, load_config
 
 TIMEOUTS = {"call_timeout_s": 15.0, "start_timeout_s": 30.0}
 
 
-def test_builtins_run_with_this_interpreter_and_have_fixed_allowlists() -> None:
+def test_builtins_run_in_process_and_have_fixed_allowlists() -> None:
     servers = {s.name: s for s in builtin_servers("character, movement,memory,camera", **TIMEOUTS)}
-    assert servers["movement"].command == [
-        sys.executable, "-m", "tars.services.mcp.builtin.movement"
-    ]  # fmt: skip
+    assert servers["movement"].module == "tars.services.mcp.builtin.movement"
     assert servers["movement"].publish == ["movement/command", "movement/stop"]
     assert servers["memory"].requests == ["memory/query"]
     assert servers["camera"].publish == []
-    assert all(s.transport == "stdio" for s in servers.values())
+    assert all(s.transport == "inprocess" for s in servers.values())
+
+
+def test_builtins_can_run_as_children_of_this_interpreter() -> None:
+    movement = builtin_server("movement", call_timeout_s=1, start_timeout_s=1, subprocess=True)
+    assert movement.command == [sys.executable, "-m", "tars.services.mcp.builtin.movement"]
+    assert (movement.transport, movement.module) == ("stdio", None)
 
 
 def test_unknown_builtin_is_a_clear_error() -> None:
@@ -36,6 +40,10 @@ def test_config_file(tmp_path: Path) -> None:
 builtin = "movement"
 call_timeout_s = 5
 
+[servers.eye]
+builtin = "camera"
+command = ["python", "-m", "tars.services.mcp.builtin.camera"]
+
 [servers.weather]
 url = "http://127.0.0.1:8000/mcp"
 tools = ["forecast"]
@@ -46,10 +54,11 @@ env = { NOTES_READONLY = "1" }
 publish = ["memory/remember"]
 """
     )
-    body, weather, notes = load_config(path, **TIMEOUTS)
-    assert (body.name, body.call_timeout_s, body.publish) == (
-        "body", 5, ["movement/command", "movement/stop"]
+    body, eye, weather, notes = load_config(path, **TIMEOUTS)
+    assert (body.name, body.call_timeout_s, body.publish, body.transport) == (
+        "body", 5, ["movement/command", "movement/stop"], "inprocess"
     )  # fmt: skip
+    assert (eye.transport, eye.module, eye.requests) == ("stdio", None, ["camera/capture"])
     assert (weather.transport, weather.tools, weather.call_timeout_s) == ("http", ["forecast"], 15)
     assert (notes.env, notes.publish, notes.requests) == (
         {"NOTES_READONLY": "1"}, ["memory/remember"], []
@@ -59,8 +68,8 @@ publish = ["memory/remember"]
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("[servers.x]\n", "exactly one of command or url"),
-        ('[servers.x]\ncommand = ["a"]\nurl = "http://h/"\n', "exactly one of command or url"),
+        ("[servers.x]\n", "exactly one of command, url or module"),
+        ('[servers.x]\ncommand = ["a"]\nurl = "http://h/"\n', "exactly one of command, url"),
         ('[servers.Bad]\ncommand = ["a"]\n', "servers.Bad"),
         ('[servers.x]\nurl = "ftp://h/"\n', "url"),
         ("servers = 3\n", "no \\[servers.<name>\\] tables"),

@@ -91,6 +91,28 @@ async def test_stream_is_spoken_sentence_by_sentence_and_reconciled() -> None:
         assert "router_to_first_sentence" in turn.timings_ms
 
 
+async def test_a_long_first_clause_is_spoken_before_its_sentence_ends() -> None:
+    async with router_running() as (_, peer):
+        await peer.final("what is the capital", source="text", satellite="cli", utt_id="q1")
+        request = await _request(peer, "cli")
+        await peer.delta(request.id, "Well, that")  # one word before the comma: too short
+        await peer.settle()
+        assert peer.says("q1") == []
+        await peer.delta(request.id, " is easy, as you")
+        first = await peer.wait_for(tts.TOPIC_TTS_SAY)
+        assert (first.text, first.last) == ("Well, that is easy,", False)
+        await peer.delta(request.id, " know, it is Paris, France. Bye, friend, and")
+        await peer.delta(request.id, " see you.", done=True)
+        await peer.wait_for(TURN)
+        says = peer.says("q1")
+    # Only the first piece ends at a comma; later ones are whole sentences.
+    assert [(s.text, s.last) for s in says] == [
+        ("Well, that is easy,", False),
+        ("as you know, it is Paris, France.", False),
+        ("Bye, friend, and see you.", True),
+    ]
+
+
 async def test_done_marker_speaks_the_rest_and_response_adds_nothing() -> None:
     async with router_running() as (_, peer):
         await peer.final("hi tars what is up", source="text", satellite="cli", utt_id="q1")

@@ -244,7 +244,9 @@ async def test_stop_drops_the_rest_of_the_reply_and_its_late_pieces(tmp_path: Pa
         await peer.wait_for(lambda: peer.ended("n"))
     assert peer.values() == [1, 5]
     assert peer.samples() < RATE  # the first sentence was cut short
-    assert not any(value in sentence for sentence in synth.sentences for value in "34")
+    # The queued piece may have been synthesised ahead while the first played; the piece
+    # that came after the stop never was.
+    assert not any("4" in sentence for sentence in synth.sentences)
     assert peer.events() == [
         ("speaking_start", "s", None),
         ("stopped", "s", "cancel"),

@@ -17,12 +17,13 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tars.services.llm.errors import LLMBadResponseError, LLMError, LLMTimeoutError
 from tars.services.llm.localmodel import LocalChunk, LocalModel
+from tars.services.llm.localprompt import PLAIN_NUDGE, to_local_messages, without_tools
 from tars.services.llm.provider import (
     ChatMessage,
     CompletionParams,
@@ -32,7 +33,7 @@ from tars.services.llm.provider import (
     ToolCallsReady,
     ToolSchema,
 )
-from tars.services.llm.toolparse import CALL_OPENERS, parse_tool_reply, tool_instructions
+from tars.services.llm.toolparse import CALL_OPENERS, parse_tool_reply
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -108,13 +109,18 @@ class EmbeddedProvider:
         messages: Sequence[ChatMessage],
         params: CompletionParams,
         tools: Sequence[ToolSchema] = (),
+        *,
+        timeout_s: float | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Stream one completion; see :meth:`LLMProvider.stream`.
+
+        ``timeout_s`` replaces the provider's deadline for this call (waiting included).
 
         Raises:
             LLMError: timeout, bad_response or model_unavailable.
         """
-        deadline = asyncio.get_running_loop().time() + self._total_timeout_s
+        limit_s = self._total_timeout_s if timeout_s is None else timeout_s
+        deadline = asyncio.get_running_loop().time() + limit_s
         local = to_local_messages(messages, tools)
         gate = _ReplyGate(hold=bool(tools))
         last = LocalChunk("")
@@ -135,11 +141,41 @@ class EmbeddedProvider:
             yield TextDelta(parsed.text)
             yield self._finished(last)
             return
-        # The model chose "none" (or garbled a call) without answering: ask again without
-        # the tool section so the user still gets a reply.
-        _LOGGER.debug("no tool chosen and no answer; regenerating without tools")
+        # The model chose "none" (or garbled a call) without answering: ask again so the
+        # user still gets a reply.
         async with contextlib.aclosing(
-            self._chunks(_without_tools(local), params, deadline)
+            self._answer_plainly(local, gate.held, params, deadline)
+        ) as more:
+            async for event in more:
+                yield event
+
+    async def _answer_plainly(
+        self, local: list[dict[str, str]], held: str, params: CompletionParams, deadline: float
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Ask for a plain answer after a reply that chose no tool and said nothing else.
+
+        The prompt so far stays as it is, with the reply and a nudge after it, so the runtime
+        reads only those few tokens. Only if that fails too is the tools section dropped,
+        which costs the next request a re-read of the whole section.
+        """
+        _LOGGER.debug("no tool chosen and no answer; asking for a plain answer")
+        retry = [*local, {"role": "assistant", "content": held.strip()}, PLAIN_NUDGE]
+        gate = _ReplyGate(hold=True)
+        last = LocalChunk("")
+        async with contextlib.aclosing(self._chunks(retry, params, deadline)) as chunks:
+            async for chunk in chunks:
+                last = _merge(last, chunk)
+                if text := gate.feed(chunk.text):
+                    yield TextDelta(text)
+        wrapped = parse_tool_reply(gate.held, []).text if gate.holding else ""
+        if wrapped:
+            yield TextDelta(wrapped)  # an answer inside JSON after all
+        if not gate.holding or wrapped:
+            yield self._finished(last)
+            return
+        _LOGGER.debug("still no answer; regenerating without tools")
+        async with contextlib.aclosing(
+            self._chunks(without_tools(local), params, deadline)
         ) as chunks:
             async for chunk in chunks:
                 last = _merge(last, chunk)
@@ -172,9 +208,7 @@ class EmbeddedProvider:
                     async with asyncio.timeout_at(deadline):
                         item = await queue.get()
                 except TimeoutError as err:
-                    raise LLMTimeoutError(
-                        f"local generation exceeded its {self._total_timeout_s:g} s deadline"
-                    ) from err
+                    raise LLMTimeoutError("local generation exceeded its deadline") from err
                 if isinstance(item, _End):
                     break
                 if isinstance(item, BaseException):
@@ -245,52 +279,6 @@ class _ReplyGate:
             self.holding = False
             return self.held
         return ""
-
-
-def to_local_messages(
-    messages: Sequence[ChatMessage], tools: Sequence[ToolSchema]
-) -> list[dict[str, str]]:
-    """Convert messages to plain role/content dicts, tools rendered into the system prompt."""
-    out: list[dict[str, str]] = []
-    for message in messages:
-        content = message.content
-        role = message.role
-        if message.tool_calls:
-            # Past calls in plain words: a small model copies any JSON it sees in the history
-            # into its spoken answer. The system prompt still shows how to call a tool.
-            calls = [
-                f"(I used the tool {c.name}{_arguments(c.arguments)}.)" for c in message.tool_calls
-            ]
-            content = "\n".join([content, *calls]).strip()
-        if role == "tool":
-            # Chat templates of small local models do not all know a tool role.
-            # Said as the tool's answer, with what to do next, or the model thanks the user
-            # for "using the tool".
-            role, content = (
-                "user",
-                f"(The tool answered: {content}. Tell me in one short sentence.)",
-            )
-        out.append({"role": role, "content": content})
-    if tools:
-        section = tool_instructions(tools)
-        if out and out[0]["role"] == "system":
-            out[0] = {"role": "system", "content": out[0]["content"] + section}
-        else:
-            out.insert(0, {"role": "system", "content": section.strip()})
-    return out
-
-
-def _arguments(arguments: Mapping[str, object]) -> str:
-    if not arguments:
-        return ""
-    return " with " + ", ".join(f"{key} {value}" for key, value in arguments.items())
-
-
-def _without_tools(local: list[dict[str, str]]) -> list[dict[str, str]]:
-    if local and local[0]["role"] == "system":
-        head, _, _ = local[0]["content"].partition("\n\n## Tools\n")
-        return [{"role": "system", "content": head}, *local[1:]] if head else local[1:]
-    return local
 
 
 def _merge(last: LocalChunk, chunk: LocalChunk) -> LocalChunk:

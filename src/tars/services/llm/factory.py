@@ -61,6 +61,7 @@ def runtime_options(settings: LlmSettings) -> RuntimeOptions:
         threads=settings.embedded_threads,
         batch_threads=settings.embedded_batch_threads,
         ctx_window=settings.context_window(),
+        kv_cache=settings.embedded_kv_cache,
     )
 
 

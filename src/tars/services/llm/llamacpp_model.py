@@ -16,7 +16,13 @@ slot and metrics endpoints are off. Nothing in TARS uses the listener.
 
 One slot with ``cache_prompt`` keeps the KV cache of the last request, and the next request
 reuses the longest common prefix: the persona system prompt is read once (the llm service
-pre-fills it at start) instead of on every request.
+pre-fills it at start) instead of on every request. Past that prefix, ``n_cache_reuse`` lets
+llama.cpp also reuse runs of cached tokens that moved (shifting their positions): the
+router's history is a sliding window, so once it is full every turn drops the oldest pair
+and, matched by prefix alone, the whole history would be read again each turn (~120 tokens,
+8-15 s on two busy cores); reused, only the new turn is read. The reused entries were
+computed with the dropped turn still in front of them, an approximation llama.cpp accepts
+for exactly this case.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ from tars.services.llm.localmodel import LocalChunk, OnChunk, RuntimeOptions
 from tars.services.llm.provider import CompletionParams, Usage
 
 _LOGGER = logging.getLogger(__name__)
+
+CACHE_REUSE_CHUNK = 16
+"""Shortest run of moved cached tokens that llama.cpp reuses (tokens); a history message is
+about 10-30 tokens, and consecutive kept messages form one run."""
 
 PROMPT_BATCH = 64
 """Prompt tokens read per step (tokens). Each step ends with a progress callback, so this
@@ -116,11 +126,17 @@ def server_params(xllamacpp: Any, path: Path, options: RuntimeOptions, socket_di
     params.n_batch = PROMPT_BATCH
     params.n_ubatch = PROMPT_BATCH
     params.cache_ram_mib = 0  # no second prompt cache in RAM: the slot already keeps one
+    params.n_cache_reuse = CACHE_REUSE_CHUNK  # reuse history that moved (see the module doc)
     # Read the weights instead of mapping them: llama.cpp repacks Q4_K weights for AVX2
     # (~30 % faster decoding here), and with a mapping the file pages stay resident beside
     # the repacked copy (1.9 GB instead of 1.3 GB).
     params.load_mode = xllamacpp.llama_load_mode.LLAMA_LOAD_MODE_NONE
     params.fit_params = False  # keep the context we ask for; there is no GPU to fit
+    if options.kv_cache == "q8_0":
+        # A quantised V cache needs flash attention, which llama.cpp also runs on CPUs.
+        params.cache_type_k = xllamacpp.ggml_type.GGML_TYPE_Q8_0
+        params.cache_type_v = xllamacpp.ggml_type.GGML_TYPE_Q8_0
+        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_ENABLED
     if options.threads > 0:
         params.cpuparams.n_threads = options.threads
     if options.batch_threads > 0:
@@ -184,6 +200,26 @@ def parse_chunk(raw: dict[str, Any]) -> list[LocalChunk]:
     ]
     usage = raw.get("usage")
     if isinstance(usage, dict):
-        counts = Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        timings = raw.get("timings")
+        timings = timings if isinstance(timings, dict) else {}
+        counts = Usage(
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+            int(timings.get("cache_n", 0)),
+        )
+        _log_timings(counts, timings)
         chunks.append(LocalChunk("", None, counts))
     return chunks
+
+
+def _log_timings(counts: Usage, timings: dict[str, Any]) -> None:
+    """Say how much of the prompt was read again: the prefix cache at work, or not."""
+    _LOGGER.debug(
+        "prompt %d tokens: %d from the cache, %d read in %.0f ms; %d generated in %.0f ms",
+        counts.prompt_tokens,
+        counts.cached_tokens,
+        int(timings.get("prompt_n", counts.prompt_tokens - counts.cached_tokens)),
+        float(timings.get("prompt_ms", 0.0)),
+        counts.completion_tokens,
+        float(timings.get("predicted_ms", 0.0)),
+    )

@@ -42,11 +42,13 @@ class RuntimeOptions:
         threads: CPU threads while generating tokens (0 = the runtime's default).
         batch_threads: CPU threads while reading the prompt (0 = the runtime's default).
         ctx_window: Context window to allocate, in tokens.
+        kv_cache: Number format of the attention cache (``q8_0`` or ``f16``).
     """
 
     threads: int = 0
     batch_threads: int = 0
     ctx_window: int = 4096
+    kv_cache: str = "q8_0"
 
 
 class LocalModel(Protocol):

@@ -152,6 +152,7 @@ class ChunkAssembler:
             self.usage = Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage["completion_tokens"] or 0),
+                cached_tokens=_cached_tokens(usage),
             )
 
     def _take_tool_fragment(self, position: int, fragment: Any) -> None:
@@ -189,3 +190,14 @@ def decode_json(data: str | bytes) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError as err:
         raise LLMBadResponseError(f"invalid JSON from endpoint: {data!r:.200}") from err
+
+
+def _cached_tokens(usage: dict[str, Any]) -> int:
+    """OpenAI's ``prompt_tokens_details.cached_tokens`` (llama.cpp's server sends it too)."""
+    details = usage.get("prompt_tokens_details")
+    if not isinstance(details, dict):
+        return 0
+    try:
+        return int(details.get("cached_tokens") or 0)
+    except (TypeError, ValueError):
+        return 0

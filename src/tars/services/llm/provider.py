@@ -102,10 +102,13 @@ class Usage:
     Attributes:
         prompt_tokens: Tokens in the prompt.
         completion_tokens: Tokens generated.
+        cached_tokens: Prompt tokens the backend took from its prompt cache instead of
+            reading them again (0 when it does not say).
     """
 
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)

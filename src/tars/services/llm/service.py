@@ -38,7 +38,7 @@ from tars.contracts.tools import (
     ToolCallResult,
     ToolsRegistry,
 )
-from tars.runtime.bus import Bus, Message
+from tars.runtime.bus import Bus, Message, shared_topic
 from tars.runtime.logs import log_context
 from tars.runtime.settings import RuntimeSettings
 from tars.services.llm import rag
@@ -57,6 +57,7 @@ from tars.services.llm.provider import (
     TextDelta,
     ToolCall,
     ToolSchema,
+    Usage,
 )
 from tars.services.llm.replies import Replies, token_counts
 from tars.services.llm.settings import LlmSettings
@@ -116,8 +117,11 @@ class LlmService:
         """Subscribe to requests, cancels, the character, tools and memory replies."""
         self._bus = bus
         self._tools = ToolBridge(bus, timeout_s=TOOL_CALL_TIMEOUT_S)
-        bus.subscribe(TOPIC_LLM_REQUEST, self._on_request, workers=self._settings.max_concurrent)
-        bus.subscribe(TOPIC_LLM_CANCEL, self._on_cancel)
+        # With a share group each request reaches one worker of the group; a cancel reaches
+        # every worker, and those not holding the request only remember it briefly.
+        requests = shared_topic(TOPIC_LLM_REQUEST, self._settings.share_group)
+        bus.subscribe(requests, self._on_request, workers=self._settings.max_concurrent)
+        bus.subscribe(TOPIC_LLM_CANCEL, self._on_cancel, priority=True)
         bus.subscribe(TOPIC_CHARACTER_CURRENT, self._on_character)
         bus.subscribe(TOPIC_TOOLS_REGISTRY, self._on_registry)
         bus.subscribe(TOPIC_TOOL_CALL_RESULT, self._on_tool_result)
@@ -158,7 +162,7 @@ class LlmService:
         self._prefill = PersonaPrefill(
             self._provider, self._defaults, self._settings.context_window()
         )
-        elapsed_ms = await self._prefill.now(self._persona.system_prompt(None))
+        elapsed_ms = await self._prefill.now(self._persona.system_prompt(None), self._tool_set())
         if elapsed_ms is not None:
             self.bus.metrics.observe("warm_up_ms", elapsed_ms)
 
@@ -166,13 +170,22 @@ class LlmService:
     async def _on_character(self, message: Message) -> None:
         snapshot: CharacterSnapshot = message.data
         self._persona.update(snapshot)
-        if self._prefill is not None:
-            self._prefill.changed(self._persona.system_prompt(None))
+        self._prefill_changed()
 
     async def _on_registry(self, message: Message) -> None:
         registry: ToolsRegistry = message.data
         assert self._tools is not None
         self._tools.update(registry)
+        self._prefill_changed()
+
+    def _tool_set(self) -> list[ToolSchema]:
+        """The tools every request is offered now."""
+        return self._tools.tools if self._tools is not None else []
+
+    def _prefill_changed(self) -> None:
+        """The persona or the tools changed: read the new prompt prefix ahead of requests."""
+        if self._prefill is not None:
+            self._prefill.changed(self._persona.system_prompt(None), self._tool_set())
 
     async def _on_tool_result(self, message: Message) -> None:
         result: ToolCallResult = message.data
@@ -252,10 +265,19 @@ class LlmService:
                     if request.stream:
                         await self._replies().delta(request, seq, event.text, None)
         model = finished.model if finished is not None else params.model
+        if finished is not None and finished.usage is not None:
+            self._observe_prompt(finished.usage)
         if request.stream:
             await self._replies().delta(request, seq + 1, None, model)
         tokens = token_counts(finished.usage if finished is not None else None)
         return _Outcome("".join(parts).strip(), model, tokens)
+
+    def _observe_prompt(self, usage: Usage) -> None:
+        """Count the prompt tokens read again and those the prefix cache saved (totals)."""
+        read = max(0, usage.prompt_tokens - usage.cached_tokens)
+        self.bus.metrics.inc("prompt_tokens_read", read)
+        self.bus.metrics.inc("prompt_tokens_cached", usage.cached_tokens)
+        _LOGGER.debug("prompt: %d tokens read, %d from the cache", read, usage.cached_tokens)
 
     def _events(
         self,

@@ -60,6 +60,9 @@ class LlmSettings(TarsSettings):
     speech synthesis and recognition, which run at the same time."""
     embedded_batch_threads: int = Field(default=0, ge=0)
     """CPU threads while reading the prompt (threads; 0 = all cores)."""
+    embedded_kv_cache: Literal["q8_0", "f16"] = "q8_0"
+    """Number format of the embedded llama.cpp model's attention cache: ``q8_0`` holds a
+    4096-token context in about half the memory of ``f16`` (54 MB less for Qwen 1.5B)."""
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "tars")
     """Directory for generated files such as the joined embedded model (path)."""
     rag_enabled: bool = False
@@ -72,6 +75,10 @@ class LlmSettings(TarsSettings):
     """How long to wait for memory results before answering without them (s)."""
     tool_loop_max_rounds: int = Field(default=3, gt=0)
     """Tool-call rounds allowed per request before failing with ``tool_loop_limit`` (rounds)."""
+    share_group: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,64}$")
+    """MQTT v5 shared-subscription group: llm workers with the same group split
+    ``llm/request`` ($share/<group>/llm/request), each request answered by one of them;
+    every worker still hears every ``llm/cancel``. Empty: one worker."""
 
     def resolved_provider(self) -> Literal["openai", "embedded"]:
         """The provider to use, with ``auto`` decided by whether ``base_url`` is set."""

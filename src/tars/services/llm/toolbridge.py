@@ -69,8 +69,17 @@ class ToolBridge:
         return list(self._tools)
 
     def update(self, registry: ToolsRegistry) -> None:
-        """Adopt a new registry."""
-        self._tools = registry_schemas(registry)
+        """Adopt a new registry, keeping the tools already known in their place.
+
+        The tools are rendered into the prompt in this order, after the persona, and the
+        embedded runtime only reuses the cached prompt up to the first difference. The mcp
+        service lists tools in server order as servers come up, so a server that starts late
+        lands in front of the others: in arrival order it is appended instead, and only its
+        own tools have to be read.
+        """
+        fresh = {tool.name: tool for tool in registry_schemas(registry)}
+        kept = [fresh.pop(tool.name) for tool in self._tools if tool.name in fresh]
+        self._tools = kept + list(fresh.values())
         _LOGGER.info("tool registry: %d tools", len(self._tools))
 
     def resolve(self, result: ToolCallResult) -> None:

@@ -93,4 +93,5 @@ def _add(total: Usage | None, more: Usage | None) -> Usage | None:
     return Usage(
         total.prompt_tokens + more.prompt_tokens,
         total.completion_tokens + more.completion_tokens,
+        total.cached_tokens + more.cached_tokens,
     )

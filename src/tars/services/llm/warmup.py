@@ -1,10 +1,12 @@
 """Keep the persona prompt read ahead of requests, so a request only reads its new tokens.
 
 The embedded runtime keeps the KV cache of the last prompt and reuses its longest common
-prefix (llama.cpp's slot cache). Every request starts with the persona system prompt, so
-once that has been read, a request costs only the tokens after it. On two cores reading the
-~600-token persona takes many seconds, so it is done at start and again whenever the
-character changes, not in front of the first question.
+prefix (llama.cpp's slot cache). Every request starts with the persona system prompt and,
+while the mcp service offers tools, the tools section after it, so once those have been
+read, a request costs only the tokens after them. On two cores reading the ~600-token
+persona and the ~700-token tools section takes many seconds (longer than the router waits
+for a first word on a busy machine), so it is done at start and again whenever the character
+or the tool registry changes, not in front of the next question.
 """
 
 from __future__ import annotations
@@ -14,16 +16,25 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 
 from tars.services.llm.budget import build_messages
+from tars.services.llm.embedded import EmbeddedProvider
 from tars.services.llm.errors import LLMError
-from tars.services.llm.provider import CompletionParams, LLMProvider
+from tars.services.llm.provider import CompletionParams, LLMProvider, ToolSchema
 
 _LOGGER = logging.getLogger(__name__)
 
+PREFILL_TIMEOUT_S = 900.0
+"""Longest a persona and tools read may take, waiting behind other work included (s)."""
+
 
 async def prefill_persona(
-    provider: LLMProvider, system_prompt: str, defaults: CompletionParams, ctx_window: int
+    provider: LLMProvider,
+    system_prompt: str,
+    defaults: CompletionParams,
+    ctx_window: int,
+    tools: Sequence[ToolSchema] = (),
 ) -> float | None:
     """Generate one token behind ``system_prompt`` so the runtime caches its prefix.
 
@@ -32,6 +43,7 @@ async def prefill_persona(
         system_prompt: The persona prompt every request starts with.
         defaults: The service's sampling defaults (overridden to one greedy token).
         ctx_window: The model's context window.
+        tools: The tools every request is offered (rendered into the system prompt).
 
     Returns:
         How long it took in ms, or None when the model failed (the request path reports
@@ -43,19 +55,25 @@ async def prefill_persona(
     params = dataclasses.replace(defaults, max_tokens=1, temperature=0.0)
     started = time.perf_counter()
     try:
-        async with contextlib.aclosing(provider.stream(messages, params)) as events:
+        if isinstance(provider, EmbeddedProvider):
+            # Not the request deadline: on a busy machine reading the prefix can take minutes,
+            # and a prefill cut short leaves every request to read the rest itself.
+            stream = provider.stream(messages, params, tools, timeout_s=PREFILL_TIMEOUT_S)
+        else:
+            stream = provider.stream(messages, params, tools)
+        async with contextlib.aclosing(stream) as events:
             async for _ in events:
                 pass
     except LLMError as err:
         _LOGGER.warning("persona prefill failed: %s", err.message)
         return None
     elapsed_ms = (time.perf_counter() - started) * 1e3
-    _LOGGER.info("persona prompt read in %.0f ms", elapsed_ms)
+    _LOGGER.info("persona prompt (and %d tools) read in %.0f ms", len(tools), elapsed_ms)
     return elapsed_ms
 
 
 class PersonaPrefill:
-    """Runs :func:`prefill_persona` in the background when the persona prompt changes.
+    """Runs :func:`prefill_persona` in the background when the persona or the tools change.
 
     Args:
         provider: The embedded provider.
@@ -67,25 +85,28 @@ class PersonaPrefill:
         self._provider = provider
         self._defaults = defaults
         self._ctx_window = ctx_window
-        self._prompt: str | None = None
+        self._read: tuple[str, tuple[ToolSchema, ...]] | None = None
         self._task: asyncio.Task[float | None] | None = None
 
-    async def now(self, system_prompt: str) -> float | None:
-        """Read ``system_prompt`` now and wait for it (at start)."""
-        self._prompt = system_prompt
+    async def now(self, system_prompt: str, tools: Sequence[ToolSchema] = ()) -> float | None:
+        """Read ``system_prompt`` (and ``tools``) now and wait for it (at start)."""
+        self._read = (system_prompt, tuple(tools))
         return await prefill_persona(
-            self._provider, system_prompt, self._defaults, self._ctx_window
+            self._provider, system_prompt, self._defaults, self._ctx_window, tools
         )
 
-    def changed(self, system_prompt: str) -> None:
-        """Read a new persona prompt in the background (a newer change replaces it)."""
-        if system_prompt == self._prompt or self._prompt is None:
-            return  # unchanged, or not started yet (start reads the newest prompt)
-        self._prompt = system_prompt
+    def changed(self, system_prompt: str, tools: Sequence[ToolSchema] = ()) -> None:
+        """Read a new persona prompt or tool set in the background (a newer change wins)."""
+        wanted = (system_prompt, tuple(tools))
+        if self._read is None or wanted == self._read:
+            return  # not started yet (start reads the newest prompt), or unchanged
+        self._read = wanted
         if self._task is not None:
+            # A registry arrives in bursts (one server after another): a read cut short
+            # stops at its next prompt batch, and the newest one reads on from there.
             self._task.cancel()
         self._task = asyncio.create_task(
-            prefill_persona(self._provider, system_prompt, self._defaults, self._ctx_window),
+            prefill_persona(self._provider, system_prompt, self._defaults, self._ctx_window, tools),
             name="llm:persona-prefill",
         )
 

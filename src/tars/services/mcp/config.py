@@ -3,7 +3,11 @@
 Example ``mcp.toml``::
 
     [servers.movement]
-    builtin = "movement"            # a server shipped in this package
+    builtin = "movement"            # a server shipped in this package, run in-process
+
+    [servers.camera]
+    builtin = "camera"              # a built-in run as its own process, for isolation
+    command = ["python", "-m", "tars.services.mcp.builtin.camera"]
 
     [servers.weather]
     url = "http://127.0.0.1:8000/mcp"   # streamable HTTP
@@ -51,6 +55,9 @@ class ServerConfig(Model):
     """stdio: the program and its arguments."""
     url: str | None = Field(default=None, pattern=r"^https?://")
     """Streamable HTTP endpoint."""
+    module: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*$")
+    """In-process: the Python module whose ``app`` (an MCPServer) runs inside the mcp
+    service, over memory streams (no process of its own)."""
     env: dict[str, str] = Field(default_factory=dict)
     """stdio: extra environment variables."""
     tools: list[str] | None = None
@@ -66,13 +73,15 @@ class ServerConfig(Model):
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:
-        if (self.command is None) == (self.url is None):
-            raise ValueError(f"server {self.name!r} needs exactly one of command or url")
+        if sum(way is not None for way in (self.command, self.url, self.module)) != 1:
+            raise ValueError(f"server {self.name!r} needs exactly one of command, url or module")
         return self
 
     @property
     def transport(self) -> str:
-        """``stdio`` or ``http``."""
+        """``inprocess``, ``stdio`` or ``http``."""
+        if self.module is not None:
+            return "inprocess"
         return "stdio" if self.command is not None else "http"
 
 
@@ -80,8 +89,10 @@ class ConfigError(ValueError):
     """The MCP configuration is unusable; the message names the file and the problem."""
 
 
-def builtin_server(name: str, *, call_timeout_s: float, start_timeout_s: float) -> ServerConfig:
-    """The config of a built-in server, run with this interpreter.
+def builtin_server(
+    name: str, *, call_timeout_s: float, start_timeout_s: float, subprocess: bool = False
+) -> ServerConfig:
+    """The config of a built-in server: in-process, or a child run with this interpreter.
 
     Raises:
         ConfigError: no built-in server has that name.
@@ -90,9 +101,11 @@ def builtin_server(name: str, *, call_timeout_s: float, start_timeout_s: float) 
         known = ", ".join(sorted(BUILTIN_ALLOWLISTS))
         raise ConfigError(f"unknown built-in MCP server {name!r} (known: {known})")
     publish, requests = BUILTIN_ALLOWLISTS[name]
+    module = f"tars.services.mcp.builtin.{name}"
     return ServerConfig(
         name=name,
-        command=[sys.executable, "-m", f"tars.services.mcp.builtin.{name}"],
+        command=[sys.executable, "-m", module] if subprocess else None,
+        module=None if subprocess else module,
         publish=list(publish),
         requests=list(requests),
         call_timeout_s=call_timeout_s,
@@ -103,7 +116,7 @@ def builtin_server(name: str, *, call_timeout_s: float, start_timeout_s: float) 
 def builtin_servers(
     names: str, *, call_timeout_s: float, start_timeout_s: float
 ) -> list[ServerConfig]:
-    """The built-in servers in a comma-separated list."""
+    """The built-in servers in a comma-separated list, all in-process."""
     return [
         builtin_server(name.strip(), call_timeout_s=call_timeout_s, start_timeout_s=start_timeout_s)
         for name in names.split(",")
@@ -136,8 +149,10 @@ def load_config(path: Path, *, call_timeout_s: float, start_timeout_s: float) ->
                     str(builtin),
                     call_timeout_s=fields.pop("call_timeout_s"),
                     start_timeout_s=fields.pop("start_timeout_s"),
+                    # A command or url given with a built-in runs it that way instead.
+                    subprocess="command" in fields or "url" in fields,
                 )
-                configs.append(base.model_copy(update={"name": name, **fields}))
+                configs.append(base.model_copy(update={"name": name, "command": None, **fields}))
                 ServerConfig.model_validate(configs[-1].model_dump())
             else:
                 configs.append(ServerConfig(name=name, **fields))

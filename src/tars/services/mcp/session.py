@@ -2,6 +2,8 @@
 
 A stdio server is one child process for the life of the session (never a process per
 call); its exit closes the transport's read stream, which :class:`_Watched` notices at once.
+An in-process server (:mod:`~tars.services.mcp.inprocess`) is one task in this process over
+memory streams; its task ending or failing is noticed the same way.
 An HTTP server has no process to watch, so it is probed with a tool listing every
 ``probe_interval_s``. Either way the session is marked down (its tools leave the registry),
 the transport is closed, and a new session starts after a doubling delay.
@@ -25,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, Implementation, Tool
 
 from tars.services.mcp.config import ServerConfig
+from tars.services.mcp.inprocess import InProcessServer
 
 _LOGGER = logging.getLogger(__name__)
 _HEALTHY_RESET_S = 60.0
@@ -104,6 +107,7 @@ class ServerSession:
         self._log_dir = log_dir
         self._client: Client | None = None
         self._lost: asyncio.Event | None = None
+        self._inprocess: InProcessServer | None = None
         self.tools: list[Tool] = []
         self.error: str | None = STARTING
         self.starts = 0
@@ -180,6 +184,8 @@ class ServerSession:
                 await lost.wait()
             finally:
                 self._client = None
+        if self._inprocess is not None:  # out of the client, so its task group adds no wrapper
+            await self._inprocess.check()
 
     async def _probe(self, client: Client, lost: asyncio.Event) -> None:
         while not lost.is_set():
@@ -193,7 +199,12 @@ class ServerSession:
     def _transport(self, lost: asyncio.Event, stack: contextlib.AsyncExitStack) -> Any:
         @contextlib.asynccontextmanager
         async def watched() -> AsyncIterator[tuple[Any, Any]]:
-            if self.config.command is not None:
+            inner: contextlib.AbstractAsyncContextManager[Any]
+            self._inprocess = None
+            if self.config.module is not None:
+                self._inprocess = InProcessServer(self.config.module, self.config.name, lost)
+                inner = self._inprocess.streams()
+            elif self.config.command is not None:
                 command, *args = self.config.command
                 params = StdioServerParameters(command=command, args=args, env=self.config.env)
                 inner = stdio_client(params, errlog=self._errlog(stack))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -31,3 +32,14 @@ class MicSettings(TarsSettings):
     """Silence appended to MIC_FILE so a VAD can end its last utterance, in seconds."""
     max_queue_frames: int = Field(default=256, ge=1)
     """Captured frames buffered before the oldest is dropped (py-tars fan-out: 256)."""
+    playback: bool = False
+    """Also play this satellite's replies (tts/audio/<satellite>) on the sound card, so the
+    speaker's audio is known and its echo can be cancelled (on the local sound card set
+    TTS_SINK=mqtt too, so the replies come here instead of to tts's own sink)."""
+    output_device: str | None = None
+    """Output device for MIC_PLAYBACK: an index or a name substring; unset = system default."""
+    aec: Literal["webrtc", "off"] = "webrtc"
+    """Echo canceller applied when the mic plays the replies itself: WebRTC AEC3, or off."""
+    aec_delay_ms: int = Field(default=0, ge=0, le=500)
+    """Known speaker-to-microphone delay the device does not report, in ms; must not exceed
+    the real one (AEC3 finds the remaining delay itself, up to about 250 ms)."""

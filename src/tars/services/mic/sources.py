@@ -46,6 +46,8 @@ class AudioFrame:
     """Capture time of the first sample, in epoch seconds."""
     seq: int
     """Frame number from 0, counted per opened source."""
+    speaker_active: bool | None = None
+    """Whether the satellite's own speaker played during the frame (None: not known)."""
 
 
 class AudioSource(Protocol):

@@ -84,14 +84,15 @@ class MovementService:
         """Subscribe to commands, stops, controller reports and (maybe) the simulator inputs."""
         self._bus = bus
         bus.subscribe_raw(mv.TOPIC_MOVEMENT_COMMAND, self._on_command, qos=1)
-        bus.subscribe(mv.TOPIC_MOVEMENT_STOP, self._on_stop)
+        bus.subscribe(mv.TOPIC_MOVEMENT_STOP, self._on_stop, priority=True)
         bus.subscribe(mv.TOPIC_MOVEMENT_STATUS, self._on_status)
         bus.subscribe(mv.TOPIC_MOVEMENT_STATE, self._on_state)
         for topic in ESP32_HEALTH_TOPICS:
             bus.subscribe(topic, self._on_esp32_health)
         if self._settings.mode != "esp32":
             bus.subscribe_raw(mv.TOPIC_MOVEMENT_TEST, self._sim(self._simulator.on_test), qos=1)
-            bus.subscribe_raw(mv.TOPIC_MOVEMENT_STOP, self._sim(self._simulator.on_stop), qos=1)
+            stop = self._sim(self._simulator.on_stop)
+            bus.subscribe_raw(mv.TOPIC_MOVEMENT_STOP, stop, qos=1, priority=True)
             bus.subscribe_raw(mv.TOPIC_MOVEMENT_FRAME, self._sim(self._simulator.on_frame), qos=1)
 
     async def run(self) -> None:

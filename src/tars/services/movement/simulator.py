@@ -84,7 +84,9 @@ class SimulatedController:
         try:
             request = TestMovementRequest.model_validate_json(payload)
         except ValidationError as err:
-            _LOGGER.warning("simulated controller: invalid command: %s", err.errors()[:1])
+            # Without the input: a hostile payload must not become a 300 KB log line.
+            detail = err.errors(include_url=False, include_input=False)[:1]
+            _LOGGER.warning("simulated controller: invalid command: %s", detail)
             await self._emit(
                 TOPIC_MOVEMENT_STATE,
                 _state("command_error", error="invalid_format_or_validation_failed"),

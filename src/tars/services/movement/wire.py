@@ -42,9 +42,10 @@ def parse_command(payload: bytes, properties: Mapping[str, str] | None = None) -
     Raises:
         InvalidCommand: it is not a valid command; the detail says what is wrong.
     """
-    request_id, command = peek(payload)
     if len(payload) > MAX_COMMAND_BYTES:
-        raise InvalidCommand(f"payload of {len(payload)} bytes is too large", request_id, command)
+        # Refused before parsing: a huge payload costs a length check, not a parse.
+        raise InvalidCommand(f"payload of {len(payload)} bytes is too large", None, None)
+    request_id, command = peek(payload)
     try:
         data = decode(TOPIC_MOVEMENT_COMMAND, payload, properties).data
     except ContractError as err:
@@ -57,7 +58,7 @@ def _friendly(payload: bytes) -> str | None:
     """Validate again outside the envelope to name the offending field plainly."""
     try:
         document: Any = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return "not JSON"
     if isinstance(document, dict) and isinstance(document.get("data"), dict):
         document = document["data"]
@@ -102,7 +103,7 @@ def peek(payload: bytes) -> tuple[str | None, str | None]:
     """
     try:
         document: Any = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: RecursionError
         return None, None
     if isinstance(document, dict) and isinstance(document.get("data"), dict):
         document = document["data"]

@@ -8,6 +8,7 @@ yet (the residual) is spoken, and later deltas of that reply are ignored.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,6 +18,12 @@ from tars.text.sentences import SentenceChunker
 _LOGGER = logging.getLogger(__name__)
 
 Route = Literal["rule", "llm", "error"]
+
+FIRST_CLAUSE_MIN_WORDS = 4
+"""A reply's first piece may end at a comma once it has this many words, so TTS starts on
+the first clause instead of waiting for the whole first sentence (0: whole sentences only)."""
+_CLAUSE_END = re.compile(r"[,\u2013\u2014]+(?=\s)")
+"""A comma or dash followed by whitespace ("1,000" is no clause end)."""
 
 
 def _squash(text: str) -> str:
@@ -53,6 +60,7 @@ class Reply:
     continued: bool = False
     started: float = field(default_factory=time.monotonic)
     first_say_wall: float | None = None
+    first_clause_min_words: int = FIRST_CLAUSE_MIN_WORDS
     _held: list[str] = field(default_factory=list)
 
     @property
@@ -64,15 +72,31 @@ class Reply:
         """Add a stream delta; returns the sentences now ready to speak.
 
         A sentence that ends the text received so far is held back until more text (or the
-        end of the stream) arrives, so the final piece can always carry ``last=true``.
+        end of the stream) arrives, so the final piece can always carry ``last=true``. Until
+        a first piece is out, a long enough first clause counts as a sentence.
         """
         if self.complete:
             return []
         ready = self._held + self.chunker.feed(delta)
         self._held = []
+        if not ready and not self.spoken:
+            ready = self._first_clause()
         if ready and not self.chunker.pending.strip():
             self._held = [ready.pop()]
         return ready
+
+    def _first_clause(self) -> list[str]:
+        """The pending text up to its first clause end after enough words, taken out of it."""
+        if self.first_clause_min_words <= 0:
+            return []
+        pending = self.chunker.pending
+        for match in _CLAUSE_END.finditer(pending):
+            clause = pending[: match.end()].strip()
+            if len(clause.split()) >= self.first_clause_min_words:
+                self.chunker.reset()
+                # No sentence ends in the rest (the chunker would have cut there already).
+                return [clause, *self.chunker.feed(pending[match.end() :].lstrip())]
+        return []
 
     def finish_stream(self) -> str | None:
         """The stream ended: the last piece (held sentence plus any unfinished text)."""

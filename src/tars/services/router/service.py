@@ -85,7 +85,9 @@ class RouterService:
         for service in ("tts", "stt", "llm"):
             handlers[health.health_topic(service)] = self._on_health
         for topic, handler in handlers.items():
-            bus.subscribe(topic, self._locked(handler))
+            # Wake events carry the barge-in: read apart, they never wait behind a flood.
+            control = topic == wake.TOPIC_WAKE_EVENT
+            bus.subscribe(topic, self._locked(handler), priority=control)
 
     async def run(self) -> None:
         """Nothing to load: report ready, let the handlers work, and own their timers.

@@ -66,6 +66,20 @@ class SegmenterConfig:
     """Non-speech after speech that triggers a ``pause`` partial, in ms (0 disables)."""
     noise_gate: NoiseFloorConfig | None = field(default_factory=NoiseFloorConfig)
     """Noise-floor pre-gate on the start of speech; None disables it."""
+    double_talk_threshold: float = 0.3
+    """Start threshold while the satellite's own speaker plays under echo cancelling (0-1).
+
+    The canceller's suppressor damages the user's voice during double talk: "stop" said over
+    a reply louder than the user scored 0.1-0.3 where the same word alone scores 0.9, while
+    the cancelled echo alone stayed under 0.1.
+    """
+    double_talk_min_speech_ms: int = 96
+    """Speech needed before `SpeechStarted` during double talk, in ms."""
+    residue_gate: NoiseFloorConfig | None = field(
+        default_factory=lambda: NoiseFloorConfig(calibration_s=1.0, alpha=0.05, multiplier=4.0)
+    )
+    """Level gate on the start of speech during double talk, from the echo residue (the
+    cancelled signal while the speaker plays and nobody speaks); None disables it."""
 
 
 @dataclass(frozen=True)
@@ -158,10 +172,13 @@ class UtteranceSegmenter:
         self._window_s = self._window / SAMPLE_RATE
         self._buffer = WindowBuffer(self._window)
         self._noise = NoiseFloor(self._config.noise_gate) if self._config.noise_gate else None
+        residue = self._config.residue_gate
+        self._residue = NoiseFloor(residue) if residue else None
         self._pre_roll: deque[Int16Array] = deque(maxlen=self._windows(self._config.pre_roll_ms))
         self._index = 0
         self._current: _Utterance | None = None
         self._hangover_ms = float(self._config.hangover_ms)
+        self._double_talk = False
 
     @property
     def speaking(self) -> bool:
@@ -186,8 +203,13 @@ class UtteranceSegmenter:
         """
         self._hangover_ms = float(self._config.hangover_ms if hangover_ms is None else hangover_ms)
 
-    def feed(self, samples: Int16Array) -> list[SegmenterEvent]:
-        """Process a frame of any length and return the events it caused, in order."""
+    def feed(self, samples: Int16Array, *, double_talk: bool = False) -> list[SegmenterEvent]:
+        """Process a frame of any length and return the events it caused, in order.
+
+        ``double_talk``: the satellite's own speaker played during the frame and its echo
+        was cancelled; speech starts on the (lower) double-talk threshold and duration.
+        """
+        self._double_talk = double_talk
         events: list[SegmenterEvent] = []
         for window in self._buffer.push(samples):
             probabilities = self._vad.feed(window)
@@ -214,6 +236,8 @@ class UtteranceSegmenter:
         self._hangover_ms = float(self._config.hangover_ms)
         if self._noise is not None:
             self._noise.reset()
+        if self._residue is not None:
+            self._residue.reset()
 
     def _windows(self, milliseconds: float) -> int:
         return max(0, math.ceil(milliseconds / 1000.0 / self._window_s))
@@ -223,12 +247,23 @@ class UtteranceSegmenter:
         if self._current is not None and self._current.confirmed:
             speech = probability >= self._config.release_threshold
         else:
-            speech = probability >= self._config.threshold
-            if speech and self._noise is not None and window_rms < self._noise.gate:
-                speech = False
-        if not speech and self._noise is not None:
-            self._noise.observe(window_rms, self._window_s)
+            config = self._config
+            threshold = config.double_talk_threshold if self._double_talk else config.threshold
+            speech = probability >= threshold and window_rms >= self._gate()
+        if not speech:
+            # Echo residue is measured apart from the room's noise: it comes and goes with
+            # the speaker, and would otherwise raise the gate for speech between replies.
+            floor = self._residue if self._double_talk else self._noise
+            if floor is not None:
+                floor.observe(window_rms, self._window_s)
         return speech
+
+    def _gate(self) -> float:
+        """RMS a window needs to open an utterance (0: no gate)."""
+        gate = self._noise.gate if self._noise is not None else 0.0
+        if self._double_talk and self._residue is not None:
+            gate = max(gate, self._residue.gate)
+        return gate
 
     def _step(self, window: Int16Array, probability: float) -> list[SegmenterEvent]:
         speech = self._is_speech(window, probability)
@@ -253,7 +288,10 @@ class UtteranceSegmenter:
         return self._step_speaking(current)
 
     def _step_candidate(self, current: _Utterance) -> list[SegmenterEvent]:
-        needed = self._windows(self._config.min_speech_ms)
+        config = self._config
+        needed = self._windows(
+            config.double_talk_min_speech_ms if self._double_talk else config.min_speech_ms
+        )
         if current.speech_windows >= needed:
             current.confirmed = True
             return [SpeechStarted(start_s=current.start_index * self._window_s)]

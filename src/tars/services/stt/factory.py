@@ -25,6 +25,8 @@ def segmenter_config(settings: SttSettings) -> SegmenterConfig:
         threshold=settings.vad_threshold,
         release_threshold=settings.vad_release_threshold,
         min_speech_ms=settings.min_speech_ms,
+        double_talk_threshold=settings.vad_double_talk_threshold,
+        double_talk_min_speech_ms=settings.min_speech_double_talk_ms,
         pre_roll_ms=settings.pre_roll_ms,
         hangover_ms=settings.hangover_ms,
         tail_ms=settings.tail_ms,

@@ -20,7 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tars.audio.pcm import SAMPLE_RATE, Int16Array
 from tars.contracts.base import new_id
-from tars.contracts.stt import TOPIC_STT_CONTINUATION, TurnContinuation
+from tars.contracts.stt import (
+    TOPIC_STT_BARGE_IN,
+    TOPIC_STT_CONTINUATION,
+    TurnContinuation,
+    VoiceBargeIn,
+)
 from tars.runtime.bus import Bus
 from tars.runtime.settings import ConversationSettings
 from tars.services.stt.endpoint import (
@@ -30,7 +35,7 @@ from tars.services.stt.endpoint import (
     UtteranceEnded,
 )
 from tars.services.stt.publisher import Heard, Publisher
-from tars.services.stt.session import Decision, cut_audio
+from tars.services.stt.session import Decision, Window, cut_audio
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.stream import HeldUtterance, PauseTranscript, SatelliteStream
 from tars.services.stt.transcriber import Transcriber, Transcript, TranscriptionError
@@ -99,6 +104,7 @@ class UtterancePipeline:
         self._bus.metrics.inc("speech_started")
         window_s = self._conversation.continuation_window_s
         continued = stream.start_utterance(new_id(), event.start_s, window_s)
+        await self._voice_barge_in(stream, event)
         if continued is None:
             return
         self._bus.metrics.inc("continuations")
@@ -110,6 +116,32 @@ class UtterancePipeline:
         await self._bus.publish(
             TOPIC_STT_CONTINUATION,
             TurnContinuation(utt_id=continued.utt_id, satellite=stream.satellite, gap_s=gap),
+        )
+
+    async def _voice_barge_in(self, stream: SatelliteStream, event: SpeechStarted) -> None:
+        """Speech over a reply on an echo-cancelled satellite: listen, and ask for a pause.
+
+        The echo canceller took the reply out of the audio, so speech the VAD confirms now is
+        the user's (or a residue the transcript filters reject later). An interrupt window
+        opens at its start, as a wake word's would, and ``stt/barge_in`` goes out at once.
+        """
+        gate = stream.gate
+        if not (self._settings.voice_barge_in and gate.echo_cancelled and gate.tts_speaking):
+            return
+        start_ts = stream.times.wall(event.start_s)
+        # A little before the first speech window, so its pre-roll is inside the window.
+        window = Window(
+            "interrupt", start_ts - 0.05, start_ts + self._conversation.wake_window_s, voice=True
+        )
+        gate.open(window)
+        stream.voice_window = window
+        self._bus.metrics.inc("voice_barge_ins")
+        _LOGGER.info("speech over the reply on %s: voice barge-in", stream.satellite)
+        await self._bus.publish(
+            TOPIC_STT_BARGE_IN,
+            VoiceBargeIn(
+                utt_id=stream.utt_id, satellite=stream.satellite, speech_start_ts=start_ts
+            ),
         )
 
     def _decide(self, stream: SatelliteStream, start_ts: float, end_ts: float) -> Decision:
@@ -184,6 +216,13 @@ class UtterancePipeline:
         return probability
 
     async def _on_utterance(self, stream: SatelliteStream, event: UtteranceEnded) -> None:
+        try:
+            await self._utterance(stream, event)
+        finally:
+            voice, stream.voice_window = stream.voice_window, None
+            stream.gate.consume(voice)  # one utterance per voice barge-in
+
+    async def _utterance(self, stream: SatelliteStream, event: UtteranceEnded) -> None:
         times = stream.times
         start_ts, end_ts = times.wall(event.speech_start_s), times.wall(event.speech_end_s)
         audio_start_ts = times.wall(event.audio_start_s)
@@ -224,6 +263,10 @@ class UtterancePipeline:
         audio = cut_audio(event.samples, audio_start_ts, decision.cut_ts, margin)
         if audio.size < _MIN_TRANSCRIBE_S * SAMPLE_RATE:
             self._bus.metrics.inc("too_short")
+            if decision.window is not None and decision.window.voice:
+                # A cough or a click paused the reply: say so, and it resumes at once.
+                heard = Heard(event, decision, start_ts, end_ts, audio, None)
+                await self._publisher.rejected(stream, heard, "", "too_short", "under 0.3 s")
             return
         audio = stream.joined(audio)
         if (

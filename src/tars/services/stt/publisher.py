@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -27,15 +28,20 @@ from tars.contracts.stt import (
 from tars.runtime.bus import Bus
 from tars.services.stt.endpoint import UtteranceEnded
 from tars.services.stt.factory import build_filter_chain
-from tars.services.stt.filters import Candidate, FilterContext, RecentTexts
+from tars.services.stt.filters import Candidate, FilterContext, RecentTexts, Rejection
 from tars.services.stt.session import Decision
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.stream import SatelliteStream, SpokenTurn
 from tars.services.stt.transcriber import Transcript
 from tars.services.stt.turn import TurnDecision, partial_worth_publishing
+from tars.text.backchannel import is_backchannel
+from tars.text.commands import is_closed_command
 from tars.text.wakephrase import WakePhrases
 
 _LOGGER = logging.getLogger(__name__)
+
+_ECHO_FILTERS = frozenset({"echo", "recent_repeat"})
+"""Filters that still refuse a command said over a reply: it may be TARS's own words."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,15 @@ class Publisher:
         wake_phrases: Phrases stripped from the start of transcripts.
     """
 
-    def __init__(self, bus: Bus, settings: SttSettings, wake_phrases: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        settings: SttSettings,
+        wake_phrases: tuple[str, ...],
+        closed_command: Callable[[str], bool] = is_closed_command,
+    ) -> None:
         self._bus = bus
+        self._closed_command = closed_command
         self._settings = settings
         self._wake_phrases = WakePhrases(wake_phrases)
         self._chain = build_filter_chain(settings)
@@ -129,6 +142,9 @@ class Publisher:
             published=stream.published.snapshot(now),
         )
         rejection = self._chain.check(candidate, context)
+        window = heard.decision.window
+        if window is not None and window.voice:
+            rejection = self._over_reply(text, candidate.duration_s, rejection)
         stream.continuing = None
         if rejection is not None:
             stream.last_turn = None
@@ -167,6 +183,37 @@ class Publisher:
             heard.turn.verdict if heard.turn else heard.event.reason,
             final.transcribe_ms or 0.0,
         )
+
+    def _over_reply(
+        self, text: str, duration_s: float, rejection: Rejection | None
+    ) -> Rejection | None:
+        """The filters' verdict on speech over a reply, adjusted for double talk.
+
+        A command over the reply ("stop", "what time is it") is short by nature, and the echo
+        canceller clips its edges and leaves Whisper unsure of it, so only the echo filter
+        (the words TARS itself is saying) refuses a command; the weak-evidence filters
+        (duration, log-probability, common words) do not.
+        """
+        if rejection is not None:
+            if rejection.filter not in _ECHO_FILTERS and self._closed_command(text):
+                return None
+            return rejection
+        return self._not_a_turn(text, duration_s)
+
+    def _not_a_turn(self, text: str, duration_s: float) -> Rejection | None:
+        """Why speech over a reply (no wake word) does not take the turn, if it does not.
+
+        "Mm-hm" over a reply means "go on". Whisper often writes such a sound said over the
+        reply as a short phrase ("and a mom."), so anything shorter than
+        ``STT_VOICE_BARGE_IN_MIN_TURN_MS`` that is not a command ("stop", "what time is it")
+        does not take the turn either.
+        """
+        if is_backchannel(text):
+            return Rejection("backchannel", f"{text!r} is a backchannel")
+        min_s = self._settings.voice_barge_in_min_turn_ms / 1000
+        if duration_s < min_s and not self._closed_command(text):
+            return Rejection("backchannel", f"{duration_s:.2f} s of speech, not a command")
+        return None
 
     async def rejected(
         self, stream: SatelliteStream, heard: Heard, text: str, name: str, reason: str

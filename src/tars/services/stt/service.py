@@ -33,6 +33,7 @@ import numpy as np
 
 from tars.contracts.audio import PCM_PATTERN, satellite_of
 from tars.contracts.conversation import ROUTER_STATE_PATTERN
+from tars.contracts.stt import VOICE_CAUSE
 from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS
 from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime.bus import Bus, Message, RawMessage
@@ -154,7 +155,9 @@ class SttService:
     def attach(self, bus: Bus) -> None:
         """Subscribe to audio, wake events, TTS and the router's conversation state."""
         self._bus = bus
-        self._publisher = Publisher(bus, self._settings, self._conversation.phrases())
+        self._publisher = Publisher(
+            bus, self._settings, self._conversation.phrases(), self._closed_command
+        )
         self._pipeline = UtterancePipeline(
             self._settings,
             self._conversation,
@@ -172,7 +175,7 @@ class SttService:
             on_removed=self._forget,
         )
         bus.subscribe_raw(PCM_PATTERN, self._on_pcm)
-        bus.subscribe(TOPIC_WAKE_EVENT, self._on_wake)
+        bus.subscribe(TOPIC_WAKE_EVENT, self._on_wake, priority=True)
         bus.subscribe(TOPIC_TTS_STATUS, self._on_tts_status)
         bus.subscribe(TOPIC_TTS_SAY, self._on_tts_say)
         bus.subscribe(ROUTER_STATE_PATTERN, self._on_router_state)
@@ -205,7 +208,12 @@ class SttService:
         if satellite is None or len(message.payload) < 2:
             return
         samples = np.frombuffer(message.payload[: len(message.payload) // 2 * 2], dtype="<i2")
-        self.workers.put(satellite, (samples.astype(np.int16), frame_ts(message, samples.size)))
+        properties = message.properties
+        if "aec" in properties:
+            self.gate(satellite).echo_cancelled = True
+        over_speaker = properties.get("speaker") == "1"
+        ts = frame_ts(message, samples.size)
+        self.workers.put(satellite, (samples.astype(np.int16), ts, over_speaker))
 
     async def _open_stream(self, satellite: str) -> SatelliteStream:
         # Also called on a restart after a failure: a fresh segmenter, the same gate.
@@ -223,6 +231,8 @@ class SttService:
         event = message.data
         if event.type not in ("wake", "interrupt") or event.satellite is None:
             return
+        if event.cause == VOICE_CAUSE:
+            return  # stt raised it itself and already opened the window
         cut = event.ts if event.ts is not None else time.time()
         window = Window(
             kind="interrupt" if event.type == "interrupt" else "wake",

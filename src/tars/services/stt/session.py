@@ -66,6 +66,8 @@ class Window:
     end_ts: float
     cut_ts: float | None = None
     """End of the wake word: audio before it is dropped from the utterance."""
+    voice: bool = False
+    """Opened by the user talking over a reply (voice barge-in), not by a wake word."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Gate:
 
     live: bool = False
     tts_speaking: bool = False
+    echo_cancelled: bool = False
+    """The satellite's frames come echo-cancelled (``aec`` property): it hears over TTS."""
     windows: list[Window] = field(default_factory=list)
 
     def open(self, window: Window) -> None:

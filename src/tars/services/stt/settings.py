@@ -62,6 +62,10 @@ class SttSettings(OwnershipSettings):
     """Probability under which a window is non-speech once speaking (0-1)."""
     min_speech_ms: int = Field(default=160, ge=0)
     """Speech needed before an utterance starts, in ms."""
+    vad_double_talk_threshold: float = Field(default=0.3, gt=0, lt=1)
+    """Start probability while the satellite's own echo-cancelled speaker plays (0-1)."""
+    min_speech_double_talk_ms: int = Field(default=96, ge=0)
+    """Speech needed before an utterance starts while that speaker plays, in ms."""
     pre_roll_ms: int = Field(default=320, ge=0)
     """Audio kept from before the start of speech, in ms."""
     hangover_ms: int = Field(default=600, ge=0)
@@ -169,6 +173,11 @@ class SttSettings(OwnershipSettings):
     """Audio kept from before the end of the wake word when it is cut off, in ms."""
     held_utterance_s: float = Field(default=3.0, ge=0)
     """How long an utterance heard outside any window waits for a late wake event, seconds."""
+    voice_barge_in: bool = True
+    """On echo-cancelled satellites (frames with the aec property), speech over a reply
+    pauses it without the wake word (stt/barge_in); what was said then decides the rest."""
+    voice_barge_in_min_turn_ms: int = Field(default=600, ge=0)
+    """Speech over a reply shorter than this that is not a command is a backchannel, in ms."""
 
     # Per-satellite workers
     queue_frames: int = Field(default=250, ge=1)

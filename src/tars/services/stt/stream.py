@@ -23,12 +23,13 @@ from tars.services.stt.endpoint import (
     UtteranceSegmenter,
 )
 from tars.services.stt.filters import RecentTexts
-from tars.services.stt.session import Gate, TimeMap
+from tars.services.stt.session import Gate, TimeMap, Window
 from tars.services.stt.transcriber import Transcript
 from tars.services.stt.turn import TurnDecision
 
-Frame = tuple[Int16Array, float]
-"""Samples of one audio frame and the capture time of its first sample."""
+Frame = tuple[Int16Array, float, bool]
+"""Samples of one audio frame, the capture time of its first sample, and whether the
+satellite's own (echo-cancelled) speaker played during it (double talk if anyone speaks)."""
 
 MAX_JOINED_S = 30.0
 """Longest audio of a turn joined from continuations, in seconds (Whisper's window)."""
@@ -87,6 +88,8 @@ class SatelliteStream:
     last_turn: SpokenTurn | None = None
     continuing: SpokenTurn | None = None
     """The final the utterance in progress continues, if it started soon enough after it."""
+    voice_window: Window | None = None
+    """The window the utterance in progress opened by talking over a reply, if it did."""
 
     def start_utterance(self, utt_id: str, start_s: float, window_s: float) -> SpokenTurn | None:
         """Speech started: reset per-utterance state; returns the turn it continues, if any."""
@@ -112,9 +115,9 @@ def feed(stream: SatelliteStream, frames: list[Frame]) -> tuple[list[SegmenterEv
     turn model) and set the hangover before the following audio is segmented.
     """
     events: list[SegmenterEvent] = []
-    for used, (samples, ts) in enumerate(frames, start=1):
+    for used, (samples, ts, over_speaker) in enumerate(frames, start=1):
         stream.times.add(ts, samples.size)
-        produced = stream.segmenter.feed(samples)
+        produced = stream.segmenter.feed(samples, double_talk=over_speaker)
         events.extend(produced)
         if any(isinstance(e, PartialDue) and e.reason == "pause" for e in produced):
             return events, used

@@ -148,8 +148,10 @@ class Player:
         """Whether output is held."""
         return self._paused
 
-    async def play(self, text: str) -> PlaybackResult:
+    async def play(self, text: str, on_audio: Callable[[], None] | None = None) -> PlaybackResult:
         """Speak ``text`` (Markdown is cleaned first); returns when played or stopped.
+
+        ``on_audio`` is called as the first chunk goes to the sink (its synthesis is done).
 
         Raises:
             Exception: whatever the synthesiser or the sink raised (the sink is stopped).
@@ -158,11 +160,13 @@ class Player:
         if not speakable:
             return PlaybackResult(True, None, 0.0, 0.0, 0.0, 0)
         synth = self.synthesizer
-        return await self._run(lambda: synth.synthesize(speakable), synth.sample_rate)
+        return await self._run(lambda: synth.synthesize(speakable), synth.sample_rate, on_audio)
 
-    async def play_samples(self, samples: Int16Array, rate: int) -> PlaybackResult:
+    async def play_samples(
+        self, samples: Int16Array, rate: int, on_audio: Callable[[], None] | None = None
+    ) -> PlaybackResult:
         """Play ready-made audio (a cached phrase) with the same controls as :meth:`play`."""
-        return await self._run(lambda: iter([samples]), rate)
+        return await self._run(lambda: iter([samples]), rate, on_audio)
 
     async def pause(self) -> None:
         """Hold output (and, once the hand-off is full, synthesis)."""
@@ -184,7 +188,12 @@ class Player:
             handoff.cancel()
             await self.sink.stop()
 
-    async def _run(self, source: Callable[[], Iterator[Int16Array]], rate: int) -> PlaybackResult:
+    async def _run(
+        self,
+        source: Callable[[], Iterator[Int16Array]],
+        rate: int,
+        on_audio: Callable[[], None] | None = None,
+    ) -> PlaybackResult:
         async with self._lock:
             began = time.perf_counter()
             handoff = _Handoff(asyncio.get_running_loop(), self._depth)
@@ -193,7 +202,8 @@ class Player:
                 asyncio.to_thread(handoff.produce, source), name="tts-synthesis"
             )
             try:
-                completed, first_s, samples, chunks = await self._pump(handoff, rate, began)
+                pumped = await self._pump(handoff, rate, began, on_audio)
+                completed, first_s, samples, chunks = pumped
             except BaseException:
                 handoff.cancel()
                 await self.sink.stop()
@@ -220,7 +230,7 @@ class Player:
         return result
 
     async def _pump(
-        self, handoff: _Handoff, rate: int, began: float
+        self, handoff: _Handoff, rate: int, began: float, on_audio: Callable[[], None] | None
     ) -> tuple[bool, float | None, int, int]:
         await self.sink.start(rate)
         if self._paused:
@@ -230,6 +240,8 @@ class Player:
         while (chunk := await handoff.get()) is not None:
             if first_s is None:
                 first_s = time.perf_counter() - began
+            if not chunks and on_audio is not None:
+                on_audio()  # before the write: a paced write lasts as long as its audio
             await self.sink.write(np.asarray(chunk, dtype=np.int16))
             samples += chunk.size
             chunks += 1

@@ -21,6 +21,7 @@ from tars.runtime.logs import log_context
 from tars.runtime.metrics import Metrics
 from tars.services.tts.cache import PhraseCache
 from tars.services.tts.player import PlaybackResult, Player
+from tars.services.tts.prefetch import Prefetch
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -119,6 +120,9 @@ class SatelliteLane:
         self._changed = asyncio.Event()
         self._reply: Reply | None = None
         self._player: Player | None = None
+        self._prefetch: Prefetch | None = None
+        self._sounding = False
+        """Whether the piece playing has its first audio out (its synthesis is done)."""
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
 
@@ -140,6 +144,7 @@ class SatelliteLane:
     def start(self, player: Player) -> None:
         """Attach the player and start the worker task."""
         self._player = player
+        self._prefetch = Prefetch(player.synthesizer)
         self._task = asyncio.create_task(self._work(), name=f"tts:lane:{self.satellite}")
 
     async def close(self) -> None:
@@ -148,6 +153,8 @@ class SatelliteLane:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self._prefetch is not None:
+            await self._prefetch.aclose()
         if self._player is not None:
             await self._player.sink.close()
 
@@ -160,6 +167,7 @@ class SatelliteLane:
             return False
         self._queue.append(piece)
         self._changed.set()
+        self._synthesise_ahead()
         return True
 
     def targets(self, utt_id: str | None) -> bool:
@@ -198,6 +206,8 @@ class SatelliteLane:
             self._ctx.stopped.add(target)
             kept = [piece for piece in self._queue if piece.say.utt_id != target]
             self._queue = collections.deque(kept)
+        if self._prefetch is not None:
+            self._prefetch.discard()  # the next piece may be another reply's: it is redone
         if reply is not None and (utt_id is None or reply.utt_id == utt_id):
             reply.stop_reason = reason or "stopped"
             if self._player is not None:
@@ -263,7 +273,7 @@ class SatelliteLane:
             return
         try:
             began = time.perf_counter()
-            result = await self._speak(say.text)
+            result = await self._speak(piece, reply)
         except Exception:
             self._ctx.metrics.inc("synthesis_errors")
             _LOGGER.exception("playback failed")
@@ -289,15 +299,44 @@ class SatelliteLane:
         self._seq = 0
         return self._reply
 
-    async def _speak(self, text: str) -> PlaybackResult:
+    async def _speak(self, piece: Piece, reply: Reply) -> PlaybackResult:
         player = self._player
         assert player is not None, "lane started without a player"
+        text = piece.say.text
+        self._sounding = False
         cache = self._ctx.cache
         cached = cache.get(text) if cache is not None else None
         if cache is not None and cached is not None:
             self._ctx.metrics.inc("cache_hits")
-            return await player.play_samples(cached, cache.sample_rate)
-        return await player.play(text)
+            return await player.play_samples(cached, cache.sample_rate, self._sounded)
+        ahead = self._prefetch.take(piece) if self._prefetch is not None else None
+        samples = await ahead if ahead is not None else None
+        if reply.stop_reason is not None:  # stopped while its audio was being finished
+            return PlaybackResult(False, None, 0.0, 0.0, 0.0, 0)
+        if samples is not None:
+            self._ctx.metrics.inc("synthesised_ahead")
+            return await player.play_samples(samples, player.synthesizer.sample_rate, self._sounded)
+        return await player.play(text, self._sounded)
+
+    def _sounded(self) -> None:
+        """The piece playing has its first audio out: synthesise the next one meanwhile."""
+        self._sounding = True
+        self._synthesise_ahead()
+
+    def _synthesise_ahead(self) -> None:
+        """Start synthesising the next queued piece if it continues the reply being spoken."""
+        reply, prefetch = self._reply, self._prefetch
+        if prefetch is None or prefetch.busy or reply is None or not self._sounding:
+            return
+        if not self._queue or reply.stop_reason is not None:
+            return
+        following = self._queue[0]
+        if following.say.utt_id is None or following.say.utt_id != reply.utt_id:
+            return
+        cache = self._ctx.cache
+        if cache is not None and cache.get(following.say.text) is not None:
+            return
+        prefetch.start(following, following.say.text)
 
     def _account(self, reply: Reply, result: PlaybackResult, began: float) -> None:
         reply.audio_s += result.audio_s

@@ -93,7 +93,7 @@ class TtsService:
             reply_idle_s=self._settings.reply_idle_s,
         )
         bus.subscribe(TOPIC_TTS_SAY, self._on_say)
-        bus.subscribe(TOPIC_TTS_CONTROL, self._on_control)
+        bus.subscribe(TOPIC_TTS_CONTROL, self._on_control, priority=True)
 
     async def run(self) -> None:
         """Load the voice and the phrase cache off the loop, report ready, serve until cancelled.

@@ -13,7 +13,11 @@ Rules:
     * a final transcript during the window that is a cancel phrase: stop the reply, cancelled;
     * any other final transcript during the window: stop the reply, new turn (the user is
       asking something else, so the old reply is dropped);
-    * window expiry without a transcript: resume the reply, resume event.
+    * window expiry without a transcript: resume the reply, resume event;
+    * speech over a reply on an echo-cancelled satellite (voice barge-in, from stt): the same
+      interrupt as a detection, without the wake word; if stt then rejects what it heard (a
+      backchannel such as "mm-hm", a cough, echo residue) the reply resumes at once, and a
+      wake word said meanwhile turns it into an ordinary wake-word interrupt.
 
 Invariant: a reply this machine paused always ends in resume, stop or a new turn (or TTS
 reports it ended); it is never left paused, because an interrupt always holds a deadline.
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from tars.contracts.stt import VOICE_CAUSE
 from tars.services.wake.detector import Detection
 
 TtsState = Literal["speaking", "paused", "idle"]
@@ -112,6 +117,7 @@ class EmitResume:
     """Publish a resume event: the interrupt window passed without speech."""
 
     tts_id: str | None
+    cause: str = "timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +224,7 @@ class BargeIn:
         self._paused_id: str | None = None
         self._deadline: float | None = None
         self._hard_deadline: float | None = None
+        self._by_voice = False
 
     @property
     def phase(self) -> Phase:
@@ -264,6 +271,11 @@ class BargeIn:
         config = self._config
         if self._phase is Phase.INTERRUPTED:
             self._extend(now + config.interrupt_window_s)
+            if self._by_voice:
+                # The wake word after talking over the reply: from now on a wake-word
+                # interrupt (stt cuts the wake word off; a rejection no longer resumes).
+                self._by_voice = False
+                actions.append(EmitInterrupt(self._paused_id, detection))
             actions.append(OpenMic(config.interrupt_window_s))
         elif self._tts_state in ("speaking", "paused"):
             self._open(Phase.INTERRUPTED, now, config.interrupt_window_s)
@@ -275,6 +287,33 @@ class BargeIn:
             self._open(Phase.LISTENING, now, config.idle_timeout_s)
             actions.append(EmitWake(detection))
             actions.append(OpenMic(config.idle_timeout_s))
+        return actions
+
+    def on_voice(self, now: float) -> list[Action]:
+        """Handle speech over a reply on an echo-cancelled satellite (a voice barge-in)."""
+        actions = self._expire(now)
+        config = self._config
+        if self._phase is not Phase.IDLE:
+            self._extend(now + config.speech_grace_s)
+            return actions
+        if self._tts_state != "speaking":
+            return actions  # nothing plays: an ordinary utterance, stt's windows decide
+        self._open(Phase.INTERRUPTED, now, config.interrupt_window_s)
+        self._paused_id = self._tts_id
+        self._by_voice = True
+        actions.append(EmitInterrupt(self._tts_id, None, cause=VOICE_CAUSE))
+        actions.append(TtsPause(self._tts_id, reason="voice_barge_in"))
+        actions.append(OpenMic(config.interrupt_window_s))
+        return actions
+
+    def on_rejected(self, now: float) -> list[Action]:
+        """Handle stt rejecting an utterance (backchannel, noise, echo, too short)."""
+        actions = self._expire(now)
+        if self._phase is Phase.INTERRUPTED and self._by_voice:
+            # Talking over the reply turned out not to be a turn: go on at once.
+            paused = self._paused_id
+            self._close()
+            actions += [TtsResume(paused), EmitResume(paused, cause="not_a_turn")]
         return actions
 
     def on_speech(self, now: float) -> list[Action]:
@@ -321,6 +360,7 @@ class BargeIn:
 
     def _close(self) -> None:
         self._phase = Phase.IDLE
+        self._by_voice = False
         self._paused_id = None
         self._deadline = None
         self._hard_deadline = None

@@ -24,7 +24,12 @@ import numpy as np
 from tars.audio.pcm import SAMPLE_RATE, Int16Array
 from tars.contracts.audio import PCM_PATTERN, satellite_of
 from tars.contracts.llm import TOPIC_LLM_CANCEL, LLMCancel
-from tars.contracts.stt import TOPIC_STT_FINAL, TOPIC_STT_PARTIAL
+from tars.contracts.stt import (
+    TOPIC_STT_BARGE_IN,
+    TOPIC_STT_FINAL,
+    TOPIC_STT_PARTIAL,
+    TOPIC_STT_REJECTED,
+)
 from tars.contracts.tts import TOPIC_TTS_CONTROL, TOPIC_TTS_STATUS, TtsControl
 from tars.contracts.wake import TOPIC_WAKE_EVENT, TOPIC_WAKE_MIC, WakeEvent, WakeMicCommand
 from tars.runtime.bus import Bus, Message, RawMessage
@@ -178,6 +183,8 @@ class WakeService:
         bus.subscribe(TOPIC_TTS_STATUS, self._on_tts_status)
         bus.subscribe(TOPIC_STT_FINAL, self._on_final)
         bus.subscribe(TOPIC_STT_PARTIAL, self._on_partial)
+        bus.subscribe(TOPIC_STT_BARGE_IN, self._on_voice, priority=True)
+        bus.subscribe(TOPIC_STT_REJECTED, self._on_rejected)
 
     async def run(self) -> None:
         """Load one detector off the loop, report ready, then supervise the workers.
@@ -273,6 +280,18 @@ class WakeService:
         if satellite in self._barge:
             await self._apply(satellite, self._barge[satellite].on_speech(self._clock()))
 
+    async def _on_voice(self, message: Message) -> None:
+        barge_in = message.data
+        satellite = barge_in.satellite or LOCAL
+        actions = self.barge_in(satellite).on_voice(self._clock())
+        # The interrupt's ts is where the speech began: stt must keep all of it.
+        await self._apply(satellite, actions, barge_in.speech_start_ts)
+
+    async def _on_rejected(self, message: Message) -> None:
+        satellite = message.data.satellite or LOCAL
+        if satellite in self._barge:
+            await self._apply(satellite, self._barge[satellite].on_rejected(self._clock()))
+
     async def _on_final(self, message: Message) -> None:
         final = message.data
         satellite = final.satellite or LOCAL
@@ -309,10 +328,8 @@ class WakeService:
             case TtsStop(tts_id=tts_id):
                 control = TtsControl(action="stop", reason="barge_in", id=tts_id, satellite=target)
                 await bus.publish(TOPIC_TTS_CONTROL, control)
-            case EmitResume(tts_id=tts_id):
-                event = WakeEvent(
-                    type="resume", tts_id=tts_id, cause="timeout", satellite=satellite
-                )
+            case EmitResume(tts_id=tts_id, cause=cause):
+                event = WakeEvent(type="resume", tts_id=tts_id, cause=cause, satellite=satellite)
                 await bus.publish(TOPIC_WAKE_EVENT, event)
             case EmitCancelled(tts_id=tts_id):
                 event = WakeEvent(

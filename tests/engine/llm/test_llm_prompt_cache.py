@@ -1,0 +1,129 @@
+"""The prompt cache between stack-shaped requests on a real model through llama.cpp.
+
+Requests are built the way the llm service builds them (persona, tools section, retrieved
+memories, the router's sliding history window, the question). The assertions are about
+how many prompt tokens llama.cpp reads again (its ``cache_n``), a behaviour, not a timing;
+times are printed only. SmolLM2-135M stands in for Qwen: the cache is the runtime's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from tars.services.llm.budget import build_messages
+from tars.services.llm.embedded import EmbeddedProvider
+from tars.services.llm.llamacpp_model import LlamaCppModel
+from tars.services.llm.localmodel import RuntimeOptions
+from tars.services.llm.modelfiles import SMOLLM2, resolve_model
+from tars.services.llm.persona import PersonaCache
+from tars.services.llm.provider import (
+    ChatMessage,
+    CompletionParams,
+    Finished,
+    TextDelta,
+    ToolSchema,
+    Usage,
+)
+from tars.services.llm.warmup import prefill_persona
+
+pytestmark = pytest.mark.engine
+
+CTX = 4096
+PARAMS = CompletionParams(model="local", max_tokens=12, temperature=0.0)
+TOOLS = [
+    ToolSchema(
+        "mcp__movement__move",
+        "Make the robot do a movement.",
+        {
+            "type": "object",
+            "properties": {"command": {"type": "string", "enum": ["wave", "bow", "forward"]}},
+            "required": ["command"],
+        },
+    ),
+    ToolSchema(
+        "mcp__memory__recall",
+        "Search long-term memory.",
+        {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    ),
+]
+WINDOW = 10
+"""The router's history window (ROUTER_HISTORY_MAX_MESSAGES default, messages)."""
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> Iterator[LlamaCppModel]:
+    model = LlamaCppModel(resolve_model(SMOLLM2, Path("/nonexistent")), RuntimeOptions(threads=1))
+    yield model
+    model.close()
+
+
+async def _ask(
+    provider: EmbeddedProvider, persona: str, memories: Sequence[str], history: list[ChatMessage]
+) -> tuple[str, Usage, float]:
+    question = history.pop()
+    messages = build_messages(
+        persona,
+        memories,
+        history,
+        question.content,
+        ctx_window=CTX,
+        max_tokens=PARAMS.max_tokens,
+        rag_max_tokens=2000,
+    )
+    started = time.monotonic()
+    text, usage = "", None
+    async for event in provider.stream(messages, PARAMS, TOOLS):
+        if isinstance(event, TextDelta):
+            text += event.text
+        elif isinstance(event, Finished):
+            usage = event.usage
+    assert usage is not None
+    history += [question, ChatMessage("assistant", text.strip())]
+    return text, usage, time.monotonic() - started
+
+
+def _turn(history: list[ChatMessage], *messages: ChatMessage) -> None:
+    """Add messages as the router does: a bounded window, the oldest dropped first."""
+    history += messages
+    del history[: max(0, len(history) - WINDOW)]
+
+
+async def test_stack_shaped_requests_read_only_their_new_turn(smollm2: LlamaCppModel) -> None:
+    persona = PersonaCache().system_prompt(None)
+    provider = EmbeddedProvider(lambda: smollm2)
+    history: list[ChatMessage] = []
+    for n in range(WINDOW // 2):  # a full window, as after a few turns
+        _turn(history, ChatMessage("user", f"Remember number {n}."))
+        _turn(history, ChatMessage("assistant", f"Noted: {n}."))
+    read: list[int] = []
+    try:
+        prefill_ms = await prefill_persona(provider, persona, PARAMS, CTX, TOOLS)
+        for question, memory in [
+            ("What is the capital of France?", "The user lives in Lyon."),
+            ("How many legs does a spider have?", "The user keeps a pet tarantula."),
+            ("Which planet is called the red planet?", "The user likes astronomy."),
+        ]:
+            _turn(history, ChatMessage("user", question))
+            text, usage, took_s = await _ask(provider, persona, [memory], history)
+            read.append(usage.prompt_tokens - usage.cached_tokens)
+            print(
+                f"\n{usage.prompt_tokens} prompt tokens, {usage.cached_tokens} cached, "
+                f"{read[-1]} read; {took_s:.2f} s: {text!r}"
+            )
+            # A rule-answered turn in between, as the voice bench plays them.
+            _turn(history, ChatMessage("user", "What time is it?"))
+            _turn(history, ChatMessage("assistant", "It is four o'clock."))
+    finally:
+        await provider.aclose()
+    print(f"persona and tools read in {prefill_ms} ms")
+    # The requests really carry persona, tools and a full history...
+    assert usage.prompt_tokens > 800
+    # ...and, once the history has been read, each reads only its memories, the turns since
+    # the last request and the question, although the window dropped its oldest turns and
+    # the memories changed every time.
+    assert read[0] > 120, read  # the whole history, after a pre-read without one
+    assert all(tokens < 100 for tokens in read[1:]), read
