@@ -163,7 +163,7 @@ class SoundDeviceSource:
         try:
             # Opening an ALSA device can take a while: keep it off the event loop.
             self._stream = await asyncio.wait_for(
-                asyncio.to_thread(_open_stream, sd, options), _STREAM_CALL_TIMEOUT_S
+                asyncio.to_thread(start_stream, sd.InputStream, options), _STREAM_CALL_TIMEOUT_S
             )
         except (sd.PortAudioError, TimeoutError) as err:
             raise MicError(f"cannot start input device {self.device.name!r}: {err}") from err
@@ -182,7 +182,7 @@ class SoundDeviceSource:
         self._closing = True
         stream, self._stream = self._stream, None
         if stream is not None:
-            await asyncio.wait_for(asyncio.to_thread(_close, stream), _STREAM_CALL_TIMEOUT_S)
+            await asyncio.wait_for(asyncio.to_thread(close_stream, stream), _STREAM_CALL_TIMEOUT_S)
 
     def __aiter__(self) -> Self:
         """Return the source itself."""
@@ -319,8 +319,12 @@ def _pick_format(sd: Any, device: InputDevice) -> tuple[int, int]:
     raise MicError(f"input device {device.name!r} accepts no 16-bit format at {list(rates)} Hz")
 
 
-def _open_stream(sd: Any, options: dict[str, Any]) -> Any:
-    stream = sd.InputStream(**options)
+def start_stream(stream_type: Any, options: dict[str, Any]) -> Any:
+    """Open and start a sounddevice stream (``sd.InputStream`` or ``sd.OutputStream``). Blocking.
+
+    A stream that fails to start is closed, so the device is not left held.
+    """
+    stream = stream_type(**options)
     try:
         stream.start()
     except BaseException:
@@ -329,6 +333,7 @@ def _open_stream(sd: Any, options: dict[str, Any]) -> Any:
     return stream
 
 
-def _close(stream: Any) -> None:
+def close_stream(stream: Any) -> None:
+    """Stop and close a sounddevice stream. Blocking."""
     stream.stop()
     stream.close()

@@ -31,6 +31,7 @@ from tars.contracts.audio import tts_audio_topic
 from tars.contracts.tts import TOPIC_TTS_STATUS
 from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime.bus import Bus, Message, RawMessage
+from tars.services.mic.device import close_stream, start_stream
 from tars.services.mic.reference import FarEnd
 
 _LOGGER = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ class SoundDeviceOutput:
         }
         try:
             self._stream = await asyncio.wait_for(
-                asyncio.to_thread(_open_output, sd, options), _STREAM_CALL_TIMEOUT_S
+                asyncio.to_thread(start_stream, sd.OutputStream, options), _STREAM_CALL_TIMEOUT_S
             )
         except (sd.PortAudioError, TimeoutError, ValueError) as err:
             raise MicError(f"cannot start output device {self._device!r}: {err}") from err
@@ -220,7 +221,7 @@ class SoundDeviceOutput:
         """Stop and close the stream."""
         stream, self._stream = self._stream, None
         if stream is not None:
-            await asyncio.wait_for(asyncio.to_thread(_close, stream), _STREAM_CALL_TIMEOUT_S)
+            await asyncio.wait_for(asyncio.to_thread(close_stream, stream), _STREAM_CALL_TIMEOUT_S)
 
     def _on_block(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         # PortAudio thread. The DAC time of the block's first sample is on the stream's
@@ -229,18 +230,3 @@ class SoundDeviceOutput:
         outdata[:, 0] = block
         lead = float(time_info.outputBufferDacTime) - float(time_info.currentTime)
         self._far_end.played(block, time.time() + max(0.0, lead))
-
-
-def _open_output(sd: Any, options: dict[str, Any]) -> Any:
-    stream = sd.OutputStream(**options)
-    try:
-        stream.start()
-    except BaseException:
-        stream.close()
-        raise
-    return stream
-
-
-def _close(stream: Any) -> None:
-    stream.stop()
-    stream.close()
