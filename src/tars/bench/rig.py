@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import SecretStr
-
 from tars.audio.pcm import Int16Array, frames, silence
 from tars.bench.microphone import Microphone
 from tars.bench.played import (
@@ -39,6 +37,7 @@ from tars.contracts.health import HEALTH_PATTERN
 from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS
 from tars.runtime import broker
 from tars.runtime.bus import Message, RawMessage
+from tars.runtime.connect import private_broker_settings
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import Service, serve
 from tars.runtime.settings import MqttSettings, RuntimeSettings
@@ -272,7 +271,8 @@ class Rig:
 def _mqtt(target: str | MqttSettings) -> MqttSettings:
     if isinstance(target, MqttSettings):
         return target
-    return MqttSettings(url=SecretStr(target), reconnect_min_s=0.1, reconnect_max_s=0.5)
+    # A URL here is the bench's own loopback broker: plain MQTT even if MQTT_TLS_* is set.
+    return private_broker_settings(target, reconnect_min_s=0.1, reconnect_max_s=0.5)
 
 
 @contextlib.asynccontextmanager

@@ -100,7 +100,13 @@ class UpStack:
     def __init__(self, services: list[str], data_dir: Path, env: Mapping[str, str]) -> None:
         self.services = services
         self.data_dir = data_dir
-        self._env = {key: value for key, value in os.environ.items() if key != "MQTT_URL"}
+        # `tars up` generates a plain loopback broker: an outside broker's URL and TLS files
+        # would point its services elsewhere or fail their settings check.
+        self._env = {
+            key: value
+            for key, value in os.environ.items()
+            if key != "MQTT_URL" and not key.startswith("MQTT_TLS_")
+        }
         self._env.update({"TARS_DATA_DIR": str(data_dir), "TARS_LOG_FORMAT": "text", **env})
         self.health = HealthLog()
         self.config: BrokerConfig | None = None
