@@ -27,6 +27,7 @@ import orjson
 from tars.contracts import movement as mv
 from tars.contracts.health import health_topic
 from tars.runtime.bus import Bus, Message, RawMessage
+from tars.runtime.lograte import LogBudget
 from tars.runtime.settings import RuntimeSettings
 from tars.services.movement.gate import CommandGate
 from tars.services.movement.settings import MovementSettings
@@ -55,6 +56,7 @@ class MovementService:
     ) -> None:
         self._settings = settings
         self._clock = clock
+        self._refusals_logged = LogBudget()
         self._gate = CommandGate(
             rate_per_s=settings.rate_per_s,
             burst=settings.burst,
@@ -134,7 +136,11 @@ class MovementService:
         refusal = self._gate.admit(command.id, self._clock())
         if refusal is not None:
             metrics.inc(f"commands_refused.{refusal.event}")
-            _LOGGER.info("movement %s refused: %s", command.command, refusal.detail)
+            number = self._refusals_logged.count(refusal.event)
+            if number is not None:  # a flood of commands would otherwise flood the log
+                _LOGGER.info(
+                    "movement %s refused (%d so far): %s", command.command, number, refusal.detail
+                )
             await self._refuse(refusal.event, refusal.detail, command.command, command.id)
             return
         metrics.inc("commands_forwarded")
