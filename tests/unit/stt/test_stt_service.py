@@ -83,6 +83,43 @@ def test_time_map_and_cut() -> None:
     assert cut_audio(audio, 10.0, None, 0.25).size == 16000
 
 
+def _voiced(seconds: float) -> Int16Array:
+    """A loud 200 Hz tone standing in for speech."""
+    t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (3000 * np.sin(2 * np.pi * 200 * t)).astype(np.int16)
+
+
+def _quiet(seconds: float) -> Int16Array:
+    return np.full(round(seconds * SAMPLE_RATE), 3, dtype=np.int16)
+
+
+def test_cut_skips_the_wake_word_tail_before_a_pause() -> None:
+    # "okay nabu" ends at 1.0 s, detected at 1.08 s; the user pauses, then "stop" at 1.4 s.
+    audio = np.concatenate([_voiced(1.0), _quiet(0.4), _voiced(0.5), _quiet(0.3)])
+    kept = cut_audio(audio, 100.0, 101.08, 0.2)
+    dropped_s = (audio.size - kept.size) / SAMPLE_RATE
+    # The margin alone would keep from 0.88 s, the wake word's last 120 ms with it.
+    assert dropped_s == pytest.approx(1.4 - 0.02, abs=0.021)
+
+
+def test_cut_keeps_the_margin_when_the_request_runs_on() -> None:
+    # "okay nabu what time is it" in one breath: no pause to move the cut to.
+    audio = np.concatenate([_voiced(2.5), _quiet(0.3)])
+    assert cut_audio(audio, 100.0, 101.08, 0.2).size == audio.size - round(0.88 * SAMPLE_RATE)
+
+
+def test_cut_ignores_a_pause_that_begins_after_the_wake_word_was_detected() -> None:
+    # The request's first word ("what") runs past the detection; the pause after it is the
+    # user's own and must not cut that word.
+    audio = np.concatenate([_voiced(1.3), _quiet(0.3), _voiced(0.8), _quiet(0.3)])
+    assert cut_audio(audio, 100.0, 101.08, 0.2).size == audio.size - round(0.88 * SAMPLE_RATE)
+
+
+def test_cut_of_digital_silence_keeps_the_margin() -> None:
+    audio = np.zeros(SAMPLE_RATE, dtype=np.int16)
+    assert cut_audio(audio, 100.0, 100.5, 0.2).size == SAMPLE_RATE - round(0.3 * SAMPLE_RATE)
+
+
 def test_gate_decisions() -> None:
     gate = Gate()
     assert gate.decide(0.0, 1.0).reason == "not_listening"

@@ -131,10 +131,56 @@ def _overlaps(window: Window, start_ts: float, end_ts: float) -> bool:
 def cut_audio(
     samples: Int16Array, audio_start_ts: float, cut_ts: float | None, margin_s: float
 ) -> Int16Array:
-    """Drop the audio before ``cut_ts - margin_s`` (the wake word) from an utterance."""
+    """Drop the audio before ``cut_ts - margin_s`` (the wake word) from an utterance.
+
+    The margin keeps a request said in the same breath as the wake word whole, but when the
+    user paused after the wake word it also keeps the wake word's last syllable, which
+    Whisper then merges into the first word ("...bu. Stop." came back as "start"). So a
+    pause that begins inside the margin, before the wake word was detected, moves the cut
+    to the end of that pause.
+    """
     if cut_ts is None:
         return samples
     first = round((cut_ts - margin_s - audio_start_ts) * SAMPLE_RATE)
     if first <= 0:
         return samples
+    first = _after_pause(samples, first, reach=round(margin_s * SAMPLE_RATE))
     return np.asarray(samples[first:], dtype=np.int16)
+
+
+_FRAME = SAMPLE_RATE // 50
+"""20 ms frames for the pause search."""
+_PAUSE_FRAMES = 4
+"""A pause is at least this many quiet frames (80 ms): shorter dips occur inside words."""
+_QUIET_RATIO = 0.1
+"""A frame is quiet below this share of the utterance's typical voiced level."""
+_ONSET_PAD = _FRAME
+"""Audio kept before the speech that follows a pause, so its first consonant stays whole."""
+
+
+def _after_pause(samples: Int16Array, first: int, reach: int) -> int:
+    """Where the speech after a pause that begins in ``samples[first:first + reach]`` starts.
+
+    Returns ``first`` unchanged when there is no pause there (the request ran on from the
+    wake word) or when nothing but quiet follows it.
+    """
+    count = samples.size // _FRAME
+    if count == 0 or first >= samples.size:
+        return first
+    levels = np.abs(samples[: count * _FRAME].astype(np.float32)).reshape(count, _FRAME).mean(1)
+    voiced = levels[levels > levels.max() * _QUIET_RATIO]
+    if voiced.size == 0:
+        return first  # digital silence
+    quiet_below = float(np.median(voiced)) * _QUIET_RATIO
+    start, stop = first // _FRAME, min(count, (first + reach) // _FRAME + 1)
+    run = 0
+    for index in range(start, count):
+        if levels[index] < quiet_below:
+            if run == 0 and index >= stop:
+                break  # a pause that begins after the wake word was detected is the user's
+            run += 1
+        elif run >= _PAUSE_FRAMES:
+            return max(first, index * _FRAME - _ONSET_PAD)
+        else:
+            run = 0
+    return first
