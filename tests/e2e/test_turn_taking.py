@@ -174,7 +174,7 @@ _DETAIL: dict[str, Callable[[Any], str]] = {
     TOPIC_TTS_SAY: lambda d: f"{d.text[:50]!r} utt={d.utt_id}",
     TOPIC_TTS_STATUS: lambda d: f"{d.event} utt={d.utt_id} {d.reason or ''}",
     TOPIC_TTS_CONTROL: lambda d: f"{d.action} id={d.id} {d.reason or ''}",
-    TOPIC_LLM_REQUEST: lambda d: f"{d.text!r} id={d.id}",
+    TOPIC_LLM_REQUEST: lambda d: f"{d.text!r} id={d.id} preemptive={d.preemptive}",
     TOPIC_LLM_CANCEL: lambda d: f"id={d.id} {d.reason or ''}",
     TOPIC_CONVERSATION_TURN: lambda d: (
         f"{d.user_text!r} -> {d.reply[:40]!r} id={d.id} interrupted={d.interrupted}"
@@ -489,3 +489,38 @@ async def test_rejection_after_the_wake_word_is_published_and_answered(
     assert say.text == RouterSettings().not_heard_text
     assert say.utt_id == rejected.utt_id
     assert seen.on(TOPIC_STT_FINAL) == []
+
+
+async def test_a_question_goes_to_the_llm_at_its_pause_before_the_final(
+    mqtt_broker: TestBroker, engines: Engines, tmp_path: Path
+) -> None:
+    # At the pause after a question that sounds and reads finished, stt still waits a little
+    # in case the user goes on; the router asks the LLM already (preemptive), and the final,
+    # with the same words, takes that request over: one request, answered once.
+    question = trim(spoken(engines.voice, "What is the capital of France?"))
+    clip = np.concatenate([silence(0.3), question, silence(1.5)])
+    answer = "Paris is the capital of France."
+    server = OpenAIServer(choose=lambda _: text_stream([answer]))
+    live = ConversationSettings(live_mode=True)
+    services = ("stt", "router", "llm", "tts")
+    sat = "turn-preempt"
+    async with voice_stack(mqtt_broker, engines, tmp_path, sat, services, server, live) as stack:
+        seen = stack.seen
+        await stack.say(clip)
+        try:
+            final = await seen.wait(TOPIC_STT_FINAL)
+            say = await seen.wait(TOPIC_TTS_SAY, lambda d: d.utt_id == final.utt_id)
+            await seen.wait(TOPIC_TTS_STATUS, status("speaking_end", final.utt_id))
+            turn = await seen.wait(TOPIC_CONVERSATION_TURN, lambda d: d.id == final.utt_id)
+        finally:
+            print(f"\n{seen.summary()}")
+        asked = seen.timed(TOPIC_LLM_REQUEST, lambda _: True)
+        final_at = seen.arrival(TOPIC_STT_FINAL, lambda d: d is final)
+    print(f"  asked {final_at - asked[0][0]:.2f} s before the final ({final.text!r})")
+    assert "capital" in final.text.lower()
+    assert [(request.id, request.preemptive) for _, request in asked] == [(final.utt_id, True)]
+    assert asked[0][0] < final_at, "the LLM was asked before the final"
+    assert len(server.requests) == 1
+    assert seen.on(TOPIC_LLM_CANCEL) == []
+    assert say.text == answer
+    assert (turn.reply, turn.interrupted) == (answer, False)

@@ -49,6 +49,10 @@ class LLMRequest(Payload):
     """Satellite the conversation happens on."""
     tools: bool | None = None
     """Allow tool calls (None: the service default)."""
+    preemptive: bool | None = None
+    """True: started before the user's turn was known to be over (the router may still cancel it):
+    no tool is run for it; a reply that needs one ends with the error code ``tool_deferred``
+    and is asked again once the turn is over."""
 
 
 class LLMStreamDelta(Payload):

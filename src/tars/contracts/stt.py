@@ -19,6 +19,11 @@ VOICE_CAUSE = "voice"
 ListenReason = Literal["wake", "interrupt", "followup", "live", "continuation"]
 """Why stt was listening to an utterance: the window that let it through."""
 
+TurnVerdict = Literal["complete", "open", "unsure", "incomplete"]
+"""What the end-of-turn signals say at a pause: ``complete`` (a closed command, the turn ends
+at once), ``open`` (a finished-sounding request; the turn ends after a short wait unless the
+user goes on), ``unsure`` (the signals disagree) or ``incomplete`` (both say it goes on)."""
+
 
 class _Transcript(Payload):
     text: str
@@ -62,6 +67,9 @@ class PartialTranscript(_Transcript):
 
     is_final: Literal[False] = False
     """Always false for a partial transcript."""
+    turn: TurnVerdict | None = None
+    """Set on the partial of a pause: what the end-of-turn decision said there (None: a
+    partial taken while the user was still speaking)."""
 
 
 class RejectedTranscript(Payload):

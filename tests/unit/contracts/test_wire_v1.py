@@ -34,6 +34,8 @@ ADDITION_EXAMPLES: dict[str, Any] = {
     "heard_in": "wake",
     "continues": "utt-0",
     "turn_complete": 0.92,
+    "turn": "open",
+    "preemptive": True,
     "last": True,
     "sample_rate": 22050,
     "tools": True,

@@ -218,6 +218,36 @@ async def test_tools_from_the_registry_run_over_the_bus() -> None:
     assert second_prompt[-1] == ChatMessage("tool", "12:00 UTC", tool_call_id="c1")
 
 
+async def test_a_preemptive_request_runs_no_tool_and_says_it_was_deferred() -> None:
+    call = ToolCall("c1", "mcp__clock__now", {"zone": "UTC"})
+    wants_tool: list[StreamEvent] = [
+        ToolCallsReady((call,)),
+        Finished("tool_calls", Usage(5, 1), "m1"),
+    ]
+    provider = ScriptedProvider([wants_tool, reply("It is noon."), wants_tool])
+    async with running(provider) as (_, client, _, responses):
+        calls: list[Message] = []
+
+        async def mcp(message: Message) -> None:
+            calls.append(message)
+            result = ToolCallResult(call_id=message.data.call_id, content="12:00 UTC")
+            await client.publish(TOPIC_TOOL_CALL_RESULT, result)
+
+        client.subscribe(TOPIC_TOOL_CALL_REQUEST, mcp)
+        spec = ToolSpec(function={"name": "mcp__clock__now", "description": "Current time."})
+        await client.publish(TOPIC_TOOLS_REGISTRY, ToolsRegistry(tools=[spec]))
+        # An ordinary request first: the tool is offered and runs.
+        await client.publish(TOPIC_LLM_REQUEST, LLMRequest(id="t1", text="time?"))
+        answered = await responses.wait_for(lambda m: m.data.id == "t1")
+        early = LLMRequest(id="t2-pre-1", text="time?", preemptive=True)
+        await client.publish(TOPIC_LLM_REQUEST, early)
+        deferred = await responses.wait_for(lambda m: m.data.id == "t2-pre-1")
+    assert answered.data.reply == "It is noon."
+    assert (deferred.data.error_code, deferred.data.reply) == ("tool_deferred", None)
+    assert [t.name for t in provider.calls[2][2]] == ["mcp__clock__now"]  # offered all the same
+    assert [c.data.request_id for c in calls] == ["t1"]
+
+
 async def test_prompt_tokens_read_and_cached_are_counted() -> None:
     provider = ScriptedProvider([[TextDelta("Hi."), Finished("stop", Usage(40, 2, 32), "m1")]])
     async with running(provider) as (service, client, _, responses):

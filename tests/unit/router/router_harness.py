@@ -82,6 +82,12 @@ class Peer:
             stt.TOPIC_STT_FINAL, stt.FinalTranscript(text=text, satellite=satellite, **fields)
         )
 
+    async def partial(self, text: str, satellite: str = "local", **fields: Any) -> None:
+        """Publish a partial transcript."""
+        await self.bus.publish(
+            stt.TOPIC_STT_PARTIAL, stt.PartialTranscript(text=text, satellite=satellite, **fields)
+        )
+
     async def wake(self, satellite: str = "local", kind: wake.WakeEventType = "wake") -> None:
         """Publish a wake event."""
         await self.bus.publish(
@@ -95,12 +101,15 @@ class Peer:
         )
 
     async def response(
-        self, request_id: str, reply: str | None = None, error: str | None = None
+        self,
+        request_id: str,
+        reply: str | None = None,
+        error: str | None = None,
+        error_code: str | None = None,
     ) -> None:
         """Publish the final LLM response."""
-        await self.bus.publish(
-            llm.TOPIC_LLM_RESPONSE, llm.LLMResponse(id=request_id, reply=reply, error=error)
-        )
+        response = llm.LLMResponse(id=request_id, reply=reply, error=error, error_code=error_code)
+        await self.bus.publish(llm.TOPIC_LLM_RESPONSE, response)
 
     async def tts_status(self, event: tts.TtsEvent, utt_id: str, satellite: str = "local") -> None:
         """Publish a playback event."""

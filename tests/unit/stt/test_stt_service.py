@@ -12,7 +12,12 @@ from tests.support.collect import Collector
 
 from tars.audio.pcm import SAMPLE_RATE, Int16Array, int16_to_bytes, rms, silence, tone
 from tars.contracts.conversation import RouterState, router_state_topic
-from tars.contracts.stt import TOPIC_STT_CONTINUATION, TOPIC_STT_FINAL, TOPIC_STT_REJECTED
+from tars.contracts.stt import (
+    TOPIC_STT_CONTINUATION,
+    TOPIC_STT_FINAL,
+    TOPIC_STT_PARTIAL,
+    TOPIC_STT_REJECTED,
+)
 from tars.contracts.tts import TOPIC_TTS_STATUS, TtsStatus
 from tars.contracts.wake import TOPIC_WAKE_EVENT, WakeEvent
 from tars.runtime.bus import Message
@@ -418,9 +423,15 @@ async def test_an_open_request_waits_longer_than_a_thinking_pause() -> None:
     )
     service, _ = make_service(transcriber, live=True, turn=0.95, pause_ms=64)
     async with stt_running(service) as (client, seen):
+        partials = Collector()
+        client.subscribe(TOPIC_STT_PARTIAL, partials)
         await send(client, "den", speech(1.2, 0.7, gap_s=0.5), 1000.0)
         final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
+        await partials.wait_for(lambda m: (m.data.text, m.data.turn) == (final.text, "open"))
     assert final.text == "Remind me to water the plants on Sunday."
     # Judged open at the thinking pause and again at the end.
     assert service.bus.metrics.snapshot().counters.get("turn.open") == 2
     assert len(seen.matching(on(TOPIC_STT_FINAL))) == 1
+    # Each pause's partial says so: the router may start the LLM on it.
+    pauses = [(p.data.text, p.data.turn) for p in partials.matching(lambda m: True)]
+    assert ("Remind me to water the plants.", "open") in pauses

@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     MODEL_UNAVAILABLE = "model_unavailable"
     TOOL_LOOP_LIMIT = "tool_loop_limit"
+    TOOL_DEFERRED = "tool_deferred"
 
 
 class LLMError(Exception):

@@ -44,7 +44,7 @@ from tars.runtime.settings import RuntimeSettings
 from tars.services.llm import rag
 from tars.services.llm.budget import build_messages
 from tars.services.llm.embedded import EmbeddedProvider
-from tars.services.llm.errors import LLMError
+from tars.services.llm.errors import ErrorCode, LLMError
 from tars.services.llm.factory import build_provider, completion_params
 from tars.services.llm.persona import PersonaCache
 from tars.services.llm.prompting import history_messages, merge_params
@@ -62,7 +62,7 @@ from tars.services.llm.provider import (
 from tars.services.llm.replies import Replies, token_counts
 from tars.services.llm.settings import LlmSettings
 from tars.services.llm.toolbridge import ToolBridge
-from tars.services.llm.toolloop import stream_with_tools
+from tars.services.llm.toolloop import ToolExecutor, stream_with_tools
 from tars.services.llm.warmup import PersonaPrefill
 
 _LOGGER = logging.getLogger(__name__)
@@ -289,7 +289,9 @@ class LlmService:
         if not tools:
             return self._provider.stream(messages, params)
         assert self._tools is not None
-        execute = functools.partial(_run_tool, self._tools, request.id)
+        execute: ToolExecutor = functools.partial(_run_tool, self._tools, request.id)
+        if request.preemptive:
+            execute = _defer_tool
         return stream_with_tools(
             self._provider,
             messages,
@@ -339,6 +341,12 @@ class LlmService:
 
 async def _run_tool(bridge: ToolBridge, request_id: str, call: ToolCall) -> str:
     return await bridge.execute(call, request_id)
+
+
+async def _defer_tool(call: ToolCall) -> str:
+    # A tool acts on the world (moves the robot, sets a timer): never before the user has
+    # finished speaking. The router asks again once the turn is over.
+    raise LLMError(ErrorCode.TOOL_DEFERRED, f"{call.name} is not run for a preemptive request")
 
 
 def build(runtime: RuntimeSettings) -> LlmService:

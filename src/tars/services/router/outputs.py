@@ -70,7 +70,7 @@ class Outputs:
 
     async def stop_reply(self, reply: Reply, reason: str) -> None:
         """Cancel the LLM request (if still generating) and stop its playback."""
-        await self._bus.publish(TOPIC_LLM_CANCEL, LLMCancel(id=reply.id, reason=reason))
+        await self._bus.publish(TOPIC_LLM_CANCEL, LLMCancel(id=reply.request_id, reason=reason))
         await self._bus.publish(
             TOPIC_TTS_CONTROL,
             TtsControl(action="stop", reason=reason, id=reply.id, satellite=reply.satellite),

@@ -45,6 +45,8 @@ class Reply:
         complete: The last piece has been sent; no more text for this reply.
         interrupted: Barge-in or stop cut the reply short.
         continued: The user kept talking after the request: a later final replaces it.
+        llm_id: Id of the LLM request answering it when that is not ``id`` (a preemptive
+            request started before the final, see :mod:`~tars.services.router.preempt`).
     """
 
     id: str
@@ -61,7 +63,13 @@ class Reply:
     started: float = field(default_factory=time.monotonic)
     first_say_wall: float | None = None
     first_clause_min_words: int = FIRST_CLAUSE_MIN_WORDS
+    llm_id: str = ""
     _held: list[str] = field(default_factory=list)
+
+    @property
+    def request_id(self) -> str:
+        """Id of the LLM request whose stream, response and cancel belong to this reply."""
+        return self.llm_id or self.id
 
     @property
     def text(self) -> str:
@@ -97,6 +105,11 @@ class Reply:
                 # No sentence ends in the rest (the chunker would have cut there already).
                 return [clause, *self.chunker.feed(pending[match.end() :].lstrip())]
         return []
+
+    def restart_stream(self) -> None:
+        """Drop the text received but not spoken: a new stream answers the reply."""
+        self.chunker.reset()
+        self._held = []
 
     def finish_stream(self) -> str | None:
         """The stream ended: the last piece (held sentence plus any unfinished text)."""

@@ -22,8 +22,9 @@ from tars.runtime.bus import Bus, Message
 from tars.runtime.settings import ConversationSettings, RuntimeSettings
 from tars.services.router.answers import RuleAnswers
 from tars.services.router.core import RouterCore
-from tars.services.router.llm_replies import LlmReplies
+from tars.services.router.llm_replies import LlmReplies, llm_request
 from tars.services.router.outputs import Outputs
+from tars.services.router.preempt import Preempted, Preemption
 from tars.services.router.settings import RouterSettings, moved_variables, split_phrases
 from tars.services.router.state import Session
 from tars.text.commands import Rules
@@ -58,7 +59,8 @@ class RouterService:
         self.conversation = conversation or ConversationSettings()
         self._core = RouterCore(settings, self.conversation)
         self._answers = RuleAnswers(self._core, wallclock)
-        self._llm = LlmReplies(self._core)
+        self._preemption = Preemption(self._core)
+        self._llm = LlmReplies(self._core, self._preemption)
         self._wake = WakePhrases(self.conversation.phrases())
         self._rules = Rules(
             split_phrases(settings.live_mode_enter_phrases),
@@ -139,6 +141,8 @@ class RouterService:
         event: wake.WakeEvent = message.data
         core = self._core
         session = core.session(event.satellite)
+        if event.type in ("wake", "interrupt", "cancelled"):
+            await self._preemption.cancel(session.satellite, "wake")
         if event.type == "interrupt":
             # A wake word over the reply: the wake service has paused it. What follows decides:
             # a new question replaces the reply (`_on_final`), "stop" ends it, and silence lets
@@ -172,18 +176,51 @@ class RouterService:
             )
 
     async def _on_partial(self, message: Message) -> None:
-        session = self._core.session(message.data.satellite)
+        partial: stt.PartialTranscript = message.data
+        session = self._core.session(partial.satellite)
         self._core.cancel_task(f"ack:{session.satellite}")
         session.extend_window(time.monotonic(), self.settings.speech_extend_s)
+        request = self._wake.strip_leading(partial.text.strip())
+        if partial.turn == "open" and partial.utt_id and self._worth_preempting(session, request):
+            request_id = self._preemption.request_id(partial.utt_id)
+            early = llm_request(self._core, request_id, session.satellite, request, preemptive=True)
+            await self._preemption.start(session.satellite, partial.utt_id, early)
+        else:
+            # The user went on (or this pause is no end): what was asked early is stale.
+            await self._preemption.cancel(session.satellite, "continued")
+
+    def _worth_preempting(self, session: Session, request: str) -> bool:
+        """Whether the LLM may start on ``request`` now: it alone would answer the final.
+
+        stt publishes partials only of speech it listens to, so the final will be accepted.
+        """
+        return (
+            self.settings.preempt_llm
+            and bool(request)
+            and not session.busy
+            and self._core.llm_available
+            and self._rules.match(request) is None
+            and not self._rules.is_movement_stop(request)
+        )
 
     # -- what stt heard ---------------------------------------------------------------------
     async def _on_final(self, message: Message) -> None:
         final: stt.FinalTranscript = message.data
+        session = self._core.session(final.satellite)
+        preempted = self._preemption.take(session.satellite)
+        try:
+            await self._take_final(session, final, preempted)
+        finally:
+            if preempted is not None:
+                await self._preemption.drop(preempted, "final")  # unless the reply adopted it
+
+    async def _take_final(
+        self, session: Session, final: stt.FinalTranscript, preempted: Preempted | None
+    ) -> None:
         text = final.text.strip()
         if not text:
             return
         core = self._core
-        session = core.session(final.satellite)
         core.cancel_task(f"ack:{session.satellite}")
         request = self._wake.strip_leading(text)
         if self._rules.is_movement_stop(request):
@@ -208,10 +245,16 @@ class RouterService:
             core.open_window(session, self.conversation.wake_window_s)
             await core.move(session, "listening")
             return
-        await self._answer(session, final, request)
+        await self._answer(session, final, request, preempted)
 
-    async def _answer(self, session: Session, final: stt.FinalTranscript, request: str) -> None:
-        """Answer an accepted request by a rule or the LLM."""
+    async def _answer(
+        self,
+        session: Session,
+        final: stt.FinalTranscript,
+        request: str,
+        preempted: Preempted | None = None,
+    ) -> None:
+        """Answer an accepted request by a rule or the LLM (``preempted``: asked already)."""
         core = self._core
         session.close_window()
         intent = self._rules.match(request)
@@ -229,12 +272,19 @@ class RouterService:
         reply.timings_ms["stt_to_router"] = round(max(0.0, time.time() - final.ts) * 1e3, 1)
         if intent is not None:
             await self._answers.answer(session, reply, intent)
-        else:
-            await self._llm.ask(session, reply)
+            return
+        history = core.history(session.satellite)
+        if preempted is not None and preempted.answers(final.utt_id, request, history):
+            await self._llm.ask(session, reply, preempted)
+            return
+        request_id = self._preemption.request_id(reply.id)
+        reply.llm_id = "" if request_id == reply.id else request_id
+        await self._llm.ask(session, reply)
 
     async def _on_continuation(self, message: Message) -> None:
         event: stt.TurnContinuation = message.data
         session = self._core.session(event.satellite)
+        await self._preemption.cancel(session.satellite, "continued")
         if not session.busy or session.reply_id != event.utt_id:
             # Its reply is over (or was never ours): the final that follows carries heard_in
             # and is accepted on its own.
@@ -257,6 +307,7 @@ class RouterService:
         rejected: stt.RejectedTranscript = message.data
         core = self._core
         session = core.session(rejected.satellite)
+        await self._preemption.cancel(session.satellite, "rejected")
         _LOGGER.info(
             "stt rejected %r on %s in the %s window (%s: %s)",
             rejected.text,

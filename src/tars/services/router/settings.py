@@ -74,6 +74,11 @@ class RouterSettings(TarsSettings):
     """Longest wait for the first (or next) LLM stream delta or the response, seconds."""
     llm_use_rag: bool | None = None
     """Ask the LLM to retrieve memories (unset: the llm service default)."""
+    preempt_llm: bool = True
+    """Ask the LLM already at a pause stt calls the end of the turn, before its final; the
+    reply is kept when the final says the same and cancelled when the user goes on."""
+    preempt_hold_s: float = Field(default=4.0, gt=0)
+    """A preemptive request whose final has not come after this long is cancelled, seconds."""
     stream_boundary_chars: str = ".!?;:"
     """Characters that end a streamed sentence (py-tars ROUTER_STREAM_BOUNDARY_CHARS)."""
     stream_hard_max_chars: int = Field(default=2000, gt=0)

@@ -179,9 +179,10 @@ class UtterancePipeline:
             )
             stream.segmenter.set_hangover_ms(turn.hangover_ms)
             self._bus.metrics.inc(f"turn.{turn.verdict}")
-        else:
-            transcript = await self._transcribe(audio)
-            text = self._publisher.strip_wake(transcript.text)
+            await self._publisher.partial(stream, text, transcript, turn.verdict)
+            return
+        transcript = await self._transcribe(audio)
+        text = self._publisher.strip_wake(transcript.text)
         await self._publisher.partial(stream, text, transcript)
 
     async def _judge_pause(self, audio: Int16Array) -> tuple[Transcript, TurnDecision]:

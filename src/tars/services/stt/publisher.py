@@ -24,6 +24,7 @@ from tars.contracts.stt import (
     ListenReason,
     PartialTranscript,
     RejectedTranscript,
+    TurnVerdict,
 )
 from tars.runtime.bus import Bus
 from tars.services.stt.endpoint import UtteranceEnded
@@ -94,16 +95,29 @@ class Publisher:
         """Remember what TTS is saying, for the echo filter."""
         self._tts_texts.record(text, time.monotonic())
 
-    async def partial(self, stream: SatelliteStream, text: str, transcript: Transcript) -> None:
-        """Publish a partial transcript when it adds enough to the last one."""
+    async def partial(
+        self,
+        stream: SatelliteStream,
+        text: str,
+        transcript: Transcript,
+        turn: TurnVerdict | None = None,
+    ) -> None:
+        """Publish a partial transcript when it adds enough to the last one.
+
+        The partial of a pause carries the turn verdict there; one that calls the turn
+        finished is published even when its words add nothing, since the router may start
+        answering on it (``ROUTER_PREEMPT_LLM``).
+        """
         settings = self._settings
-        if not settings.streaming_partials or not partial_worth_publishing(
+        worth = partial_worth_publishing(
             text,
             stream.last_partial,
             min_chars=settings.partial_min_chars,
             min_new_chars=settings.partial_min_new_chars,
             min_alpha_ratio=settings.partial_alpha_ratio_min,
-        ):
+        )
+        sounds_finished = turn in ("complete", "open") and bool(text.strip())
+        if not settings.streaming_partials or not (worth or sounds_finished):
             return
         stream.last_partial = text
         partial = PartialTranscript(
@@ -111,6 +125,7 @@ class Publisher:
             confidence=_unit(transcript.confidence),
             utt_id=stream.utt_id,
             satellite=stream.satellite,
+            turn=turn,
         )
         await self._bus.publish(TOPIC_STT_PARTIAL, partial)
 

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from tars.contracts.stt import TurnVerdict
+
 # Words a request does not end on: articles, prepositions, conjunctions,
 # possessives and auxiliaries. Whisper often adds a full stop to a partial even
 # when the speaker is mid-sentence, so punctuation alone is not enough.
@@ -48,9 +50,6 @@ def looks_complete(text: str) -> bool:
 
 EndOfTurnMode = Literal["model", "punctuation", "fixed"]
 """How the end of a turn is decided (``STT_END_OF_TURN``)."""
-
-TurnVerdict = Literal["complete", "open", "unsure", "incomplete"]
-"""What the signals say at a pause."""
 
 
 @dataclass(frozen=True)

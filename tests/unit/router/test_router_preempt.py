@@ -1,0 +1,137 @@
+"""Preemptive LLM requests: sent at a pause that sounds finished, adopted or cancelled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.unit.router.router_harness import Peer, router_running
+
+from tars.contracts import conversation, llm, tts
+
+TURN = conversation.TOPIC_CONVERSATION_TURN
+STATE = "router/state/local"
+QUESTION = "What is the capital of France?"
+
+
+def _early(request: llm.LLMRequest) -> bool:
+    return bool(request.preemptive)
+
+
+async def _asked_early(peer: Peer, text: str = QUESTION, utt_id: str = "u1") -> llm.LLMRequest:
+    """Wake word, then a pause stt calls the end of the turn: the LLM is asked at once."""
+    await peer.wake()
+    await peer.partial(text, utt_id=utt_id, turn="open")
+    request: llm.LLMRequest = await peer.wait_for(llm.TOPIC_LLM_REQUEST, _early)
+    return request
+
+
+def _index(peer: Peer, topic: str, predicate: Callable[[Any], bool] = lambda _: True) -> int:
+    for index, message in enumerate(peer.seen):
+        if message.topic == topic and predicate(message.data):
+            return index
+    raise AssertionError(f"nothing on {topic}")
+
+
+async def test_a_final_with_the_same_words_adopts_the_early_answer() -> None:
+    async with router_running() as (_, peer):
+        early = await _asked_early(peer)
+        await peer.delta(early.id, "Paris is the capital of France. It is ")
+        await peer.final(QUESTION, utt_id="u1", heard_in="wake")
+        first = await peer.wait_for(tts.TOPIC_TTS_SAY)
+        await peer.delta(early.id, "lovely.", done=True)
+        await peer.response(early.id, reply="Paris is the capital of France. It is lovely.")
+        turn = await peer.wait_for(TURN, lambda t: t.id == "u1")
+        thinking = _index(peer, STATE, lambda s: s.phase == "thinking")
+    assert early.id == "u1"
+    assert (early.text, early.stream, early.conversation_history) == (QUESTION, True, None)
+    # Nothing was said before the final made it the reply.
+    assert _index(peer, tts.TOPIC_TTS_SAY) > thinking
+    assert (first.utt_id, first.text) == ("u1", "Paris is the capital of France.")
+    assert [s.text for s in peer.says("u1")] == [first.text, "It is lovely."]
+    assert (turn.reply, turn.route, turn.interrupted) == (
+        "Paris is the capital of France. It is lovely.",
+        "llm",
+        False,
+    )
+    assert [r.id for r in peer.of(llm.TOPIC_LLM_REQUEST)] == [early.id]
+    assert peer.of(llm.TOPIC_LLM_CANCEL) == []
+    assert peer.router_metrics.count("preempt_adopted") == 1
+
+
+async def test_a_final_that_says_more_cancels_the_early_answer_and_asks_again() -> None:
+    async with router_running() as (_, peer):
+        early = await _asked_early(peer, "What is the capital?")
+        await peer.delta(early.id, "Which country do you mean? ")
+        await peer.final("What is the capital of Spain?", utt_id="u1", heard_in="wake")
+        cancel = await peer.wait_for(llm.TOPIC_LLM_CANCEL)
+        request = await peer.wait_for(llm.TOPIC_LLM_REQUEST, lambda r: not r.preemptive)
+        await peer.delta(early.id, "France? Germany?", done=True)  # late: never spoken
+        await peer.response(request.id, reply="Madrid.")
+        turn = await peer.wait_for(TURN, lambda t: t.id == "u1")
+    assert (cancel.id, cancel.reason) == ("u1", "preempt_final")
+    # The utterance id went to the cancelled request: the new one has an id of its own.
+    assert request.id.startswith("u1-")
+    assert request.text == "What is the capital of Spain?"
+    assert [s.text for s in peer.says()] == ["Madrid."]
+    assert turn.reply == "Madrid."
+
+
+async def test_speech_after_the_pause_cancels_the_early_answer() -> None:
+    async with router_running() as (_, peer):
+        early = await _asked_early(peer, "Tell me a joke.")
+        await peer.partial("Tell me a joke about robots", utt_id="u1")
+        cancel = await peer.wait_for(llm.TOPIC_LLM_CANCEL)
+    assert (cancel.id, cancel.reason) == (early.id, "preempt_continued")
+
+
+async def test_a_rejected_utterance_cancels_the_early_answer() -> None:
+    async with router_running() as (_, peer):
+        early = await _asked_early(peer)
+        await peer.rejected("wake", QUESTION, utt_id="u1")
+        cancel = await peer.wait_for(llm.TOPIC_LLM_CANCEL)
+        said = await peer.wait_for(tts.TOPIC_TTS_SAY)
+    assert (cancel.id, cancel.reason) == (early.id, "preempt_rejected")
+    assert said.text == "Sorry, I didn't catch that."
+
+
+async def test_an_early_answer_with_no_final_is_cancelled() -> None:
+    async with router_running(preempt_hold_s=0.05) as (_, peer):
+        early = await _asked_early(peer)
+        cancel = await peer.wait_for(llm.TOPIC_LLM_CANCEL)
+    assert (cancel.id, cancel.reason) == (early.id, "preempt_no_final")
+
+
+async def test_an_early_answer_that_wants_a_tool_is_asked_again_after_the_final() -> None:
+    async with router_running() as (_, peer):
+        early = await _asked_early(peer, "Look to the left and tell me what you see.")
+        await peer.final("Look to the left and tell me what you see.", utt_id="u1")
+        await peer.wait_for(STATE, lambda s: s.phase == "thinking")
+        await peer.response(early.id, error="look_left is not run", error_code="tool_deferred")
+        again = await peer.wait_for(llm.TOPIC_LLM_REQUEST, lambda r: not r.preemptive)
+        await peer.response(again.id, reply="A window.")
+        turn = await peer.wait_for(TURN, lambda t: t.id == "u1")
+    assert (early.id, again.id[:3]) == ("u1", "u1-")
+    assert [s.text for s in peer.says()] == ["A window."]
+    assert turn.reply == "A window."
+
+
+async def test_rules_and_unfinished_pauses_ask_nothing_early() -> None:
+    async with router_running() as (_, peer):
+        await peer.wake()
+        await peer.partial("What time is it?", utt_id="u1", turn="open")  # a rule answers it
+        await peer.partial("Tell me about", utt_id="u1", turn="incomplete")
+        await peer.final("What time is it?", utt_id="u1", heard_in="wake")
+        said = await peer.wait_for(tts.TOPIC_TTS_SAY)
+    assert "3:15" in said.text
+    assert peer.of(llm.TOPIC_LLM_REQUEST) == []
+
+
+async def test_preemption_can_be_turned_off() -> None:
+    async with router_running(preempt_llm=False) as (_, peer):
+        await peer.wake()
+        await peer.partial(QUESTION, utt_id="u1", turn="open")
+        await peer.final(QUESTION, utt_id="u1", heard_in="wake")
+        request = await peer.wait_for(llm.TOPIC_LLM_REQUEST)
+    assert (request.id, request.preemptive) == ("u1", None)
+    assert len(peer.of(llm.TOPIC_LLM_REQUEST)) == 1
