@@ -1,14 +1,15 @@
 """Preemptive LLM requests: the answer starts at the pause that ends the turn, not after it.
 
 At a pause both end-of-turn signals call finished (the ``open`` verdict: the voice sounds
-done and so do the words), stt still waits a little (``STT_TURN_OPEN_MS``) before its final,
-in case the user goes on. The LLM need not wait with it: on that pause's partial the router
-sends the request already, marked ``preemptive``, and keeps what comes back. When the final
-arrives with the same words and the same history, the reply is adopted: what was kept is
-spoken at once and the rest streams as usual. Anything else (other words, a rejection, a wake
-word, a rule answer, no final within ``ROUTER_PREEMPT_HOLD_S``) cancels it, and nothing of
-it is ever spoken or remembered. A preemptive request runs no tools: the llm service ends it
-with ``tool_deferred`` and the router asks again, normally, once the turn is over.
+done and so do the words), stt still waits a little (``STT_TURN_OPEN_HANGOVER_MS``) before
+its final, in case the user goes on. The LLM need not wait with it: on that pause's partial
+the router sends the request already, marked ``preemptive``, and keeps what comes back. When
+the final arrives with the same words and the same history, the reply is adopted: what was
+kept is spoken at once and the rest streams as usual. Anything else (other words, a
+rejection, a wake word, a rule answer, no final within ``ROUTER_PREEMPT_HOLD_S``) cancels it,
+and nothing of it is ever spoken or remembered. A preemptive request runs no tools: the llm
+service ends it with ``tool_deferred`` and the router asks again, normally, once the turn is
+over.
 """
 
 from __future__ import annotations
