@@ -70,6 +70,8 @@ class PartialTranscript(_Transcript):
     turn: TurnVerdict | None = None
     """Set on the partial of a pause: what the end-of-turn decision said there (None: a
     partial taken while the user was still speaking)."""
+    speech_end_ts: float | None = None
+    """Set on the partial of a pause: capture time where the speech before it ended."""
 
 
 class RejectedTranscript(Payload):

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.unit.router.router_harness import Peer, router_running
 
-from tars.contracts import conversation, llm, tts
+from tars.contracts import conversation, llm, tts, wake
 
 TURN = conversation.TOPIC_CONVERSATION_TURN
 STATE = "router/state/local"
@@ -134,4 +134,18 @@ async def test_preemption_can_be_turned_off() -> None:
         await peer.final(QUESTION, utt_id="u1", heard_in="wake")
         request = await peer.wait_for(llm.TOPIC_LLM_REQUEST)
     assert (request.id, request.preemptive) == ("u1", None)
+    assert len(peer.of(llm.TOPIC_LLM_REQUEST)) == 1
+
+
+async def test_the_pause_after_the_wake_word_asks_nothing() -> None:
+    # stt may transcribe the wake word itself (misheard, so not stripped) before the wake
+    # event reaches it; its pause ended before the detection: no request. The question's does.
+    async with router_running() as (_, peer):
+        await peer.bus.publish(
+            wake.TOPIC_WAKE_EVENT, wake.WakeEvent(type="wake", satellite="local", ts=100.0)
+        )
+        await peer.partial("Okay, now, boom.", utt_id="u1", turn="open", speech_end_ts=99.9)
+        await peer.partial(QUESTION, utt_id="u1", turn="open", speech_end_ts=101.6)
+        request = await peer.wait_for(llm.TOPIC_LLM_REQUEST)
+    assert (request.text, request.preemptive) == (QUESTION, True)
     assert len(peer.of(llm.TOPIC_LLM_REQUEST)) == 1

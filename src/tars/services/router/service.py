@@ -32,6 +32,8 @@ from tars.text.wakephrase import WakePhrases
 
 _LOGGER = logging.getLogger(__name__)
 
+_WAKE_WORD_S = 0.3
+"""A pause that began this soon after the wake word was detected belongs to the wake word."""
 _ADDRESSED: frozenset[stt.ListenReason] = frozenset({"wake", "interrupt", "continuation"})
 """Windows in which the user was certainly talking to TARS: a rejection there is answered."""
 
@@ -143,6 +145,8 @@ class RouterService:
         session = core.session(event.satellite)
         if event.type in ("wake", "interrupt", "cancelled"):
             await self._preemption.cancel(session.satellite, "wake")
+        if event.type in ("wake", "interrupt"):
+            session.wake_ts = event.ts if event.ts is not None else time.time()
         if event.type == "interrupt":
             # A wake word over the reply: the wake service has paused it. What follows decides:
             # a new question replaces the reply (`_on_final`), "stop" ends it, and silence lets
@@ -181,7 +185,7 @@ class RouterService:
         self._core.cancel_task(f"ack:{session.satellite}")
         session.extend_window(time.monotonic(), self.settings.speech_extend_s)
         request = self._wake.strip_leading(partial.text.strip())
-        if partial.turn == "open" and partial.utt_id and self._worth_preempting(session, request):
+        if partial.turn == "open" and partial.utt_id and self._worth_preempting(session, partial):
             request_id = self._preemption.request_id(partial.utt_id)
             early = llm_request(self._core, request_id, session.satellite, request, preemptive=True)
             await self._preemption.start(session.satellite, partial.utt_id, early)
@@ -189,13 +193,19 @@ class RouterService:
             # The user went on (or this pause is no end): what was asked early is stale.
             await self._preemption.cancel(session.satellite, "continued")
 
-    def _worth_preempting(self, session: Session, request: str) -> bool:
-        """Whether the LLM may start on ``request`` now: it alone would answer the final.
+    def _worth_preempting(self, session: Session, partial: stt.PartialTranscript) -> bool:
+        """Whether the LLM may start on ``partial`` now: it alone would answer the final.
 
         stt publishes partials only of speech it listens to, so the final will be accepted.
+        The pause right after a wake word is the wake word's own (stt may have transcribed
+        it, misheard, before the wake event reached it): no request yet.
         """
+        request = self._wake.strip_leading(partial.text.strip())
+        wake_ts, end_ts = session.wake_ts, partial.speech_end_ts
+        after_wake_word = wake_ts is None or end_ts is None or end_ts > wake_ts + _WAKE_WORD_S
         return (
             self.settings.preempt_llm
+            and after_wake_word
             and bool(request)
             and not session.busy
             and self._core.llm_available

@@ -40,6 +40,7 @@ class Session:
         since: Wall-clock time the phase began, Unix seconds.
         reply_id: Id of the reply in progress (thinking/speaking), if any.
         window_until: Monotonic deadline of the open wake or follow-up window, if any.
+        wake_ts: Capture time of the last wake word heard (audio clock), if any.
     """
 
     satellite: str
@@ -48,6 +49,7 @@ class Session:
     since: float = field(default_factory=time.time)
     reply_id: str | None = None
     window_until: float | None = None
+    wake_ts: float | None = None
 
     def move(self, phase: ConversationPhase, reply_id: str | None = None) -> bool:
         """Change phase; returns whether anything changed (so the caller publishes state).

@@ -179,7 +179,8 @@ class UtterancePipeline:
             )
             stream.segmenter.set_hangover_ms(turn.hangover_ms)
             self._bus.metrics.inc(f"turn.{turn.verdict}")
-            await self._publisher.partial(stream, text, transcript, turn.verdict)
+            end_ts = times.wall(event.speech_end_s)
+            await self._publisher.partial(stream, text, transcript, turn.verdict, end_ts)
             return
         transcript = await self._transcribe(audio)
         text = self._publisher.strip_wake(transcript.text)

@@ -101,6 +101,7 @@ class Publisher:
         text: str,
         transcript: Transcript,
         turn: TurnVerdict | None = None,
+        speech_end_ts: float | None = None,
     ) -> None:
         """Publish a partial transcript when it adds enough to the last one.
 
@@ -126,6 +127,7 @@ class Publisher:
             utt_id=stream.utt_id,
             satellite=stream.satellite,
             turn=turn,
+            speech_end_ts=speech_end_ts,
         )
         await self._bus.publish(TOPIC_STT_PARTIAL, partial)
 
