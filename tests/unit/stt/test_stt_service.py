@@ -103,8 +103,9 @@ def test_cut_skips_the_wake_word_tail_before_a_pause() -> None:
     audio = np.concatenate([_voiced(1.0), _quiet(0.4), _voiced(0.5), _quiet(0.3)])
     kept = cut_audio(audio, 100.0, 101.08, 0.2)
     dropped_s = (audio.size - kept.size) / SAMPLE_RATE
-    # The margin alone would keep from 0.88 s, the wake word's last 120 ms with it.
-    assert dropped_s == pytest.approx(1.4 - 0.02, abs=0.021)
+    # The margin alone would keep from 0.88 s, the wake word's last 120 ms with it; the cut
+    # goes to where the pause begins (the request's first sound may be as soft as silence).
+    assert dropped_s == pytest.approx(1.0, abs=0.021)
 
 
 def test_cut_keeps_the_margin_when_the_request_runs_on() -> None:

@@ -142,9 +142,9 @@ class Preemption:
             return
         _LOGGER.debug("preemptive request %s dropped (%s)", pending.request_id, reason)
         self._core.metric(f"preempt_dropped.{reason}")
-        if pending.response is None:
-            cancel = llm.LLMCancel(id=pending.request_id, reason=f"preempt_{reason}")
-            await self._core.bus.publish(llm.TOPIC_LLM_CANCEL, cancel)
+        # Even when it has finished: observers (dashboards, tests) learn that it is void.
+        cancel = llm.LLMCancel(id=pending.request_id, reason=f"preempt_{reason}")
+        await self._core.bus.publish(llm.TOPIC_LLM_CANCEL, cancel)
 
     async def _expire(self, satellite: str, pending: Preempted) -> None:
         await asyncio.sleep(self._core.settings.preempt_hold_s)

@@ -287,6 +287,8 @@ class RouterService:
         if preempted is not None and preempted.answers(final.utt_id, request, history):
             await self._llm.ask(session, reply, preempted)
             return
+        if preempted is not None:
+            _LOGGER.info("preemptive request %r not taken for %r", preempted.text, request)
         request_id = self._preemption.request_id(reply.id)
         reply.llm_id = "" if request_id == reply.id else request_id
         await self._llm.ask(session, reply)

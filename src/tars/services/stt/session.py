@@ -137,7 +137,7 @@ def cut_audio(
     user paused after the wake word it also keeps the wake word's last syllable, which
     Whisper then merges into the first word ("...bu. Stop." came back as "start"). So a
     pause that begins inside the margin, before the wake word was detected, moves the cut
-    to the end of that pause.
+    to that pause.
     """
     if cut_ts is None:
         return samples
@@ -154,15 +154,14 @@ _PAUSE_FRAMES = 4
 """A pause is at least this many quiet frames (80 ms): shorter dips occur inside words."""
 _QUIET_RATIO = 0.1
 """A frame is quiet below this share of the utterance's typical voiced level."""
-_ONSET_PAD = _FRAME
-"""Audio kept before the speech that follows a pause, so its first consonant stays whole."""
 
 
 def _after_pause(samples: Int16Array, first: int, reach: int) -> int:
-    """Where the speech after a pause that begins in ``samples[first:first + reach]`` starts.
+    """Where a pause that begins in ``samples[first:first + reach]`` begins.
 
-    Returns ``first`` unchanged when there is no pause there (the request ran on from the
-    wake word) or when nothing but quiet follows it.
+    The cut goes to the start of the pause, not to the speech after it: the first sound of
+    a request may be as soft as the pause itself ("s" in "say"). Returns ``first`` unchanged
+    when no pause begins there (the request ran on from the wake word).
     """
     count = samples.size // _FRAME
     if count == 0 or first >= samples.size:
@@ -171,16 +170,9 @@ def _after_pause(samples: Int16Array, first: int, reach: int) -> int:
     voiced = levels[levels > levels.max() * _QUIET_RATIO]
     if voiced.size == 0:
         return first  # digital silence
-    quiet_below = float(np.median(voiced)) * _QUIET_RATIO
+    quiet = levels < float(np.median(voiced)) * _QUIET_RATIO
     start, stop = first // _FRAME, min(count, (first + reach) // _FRAME + 1)
-    run = 0
-    for index in range(start, count):
-        if levels[index] < quiet_below:
-            if run == 0 and index >= stop:
-                break  # a pause that begins after the wake word was detected is the user's
-            run += 1
-        elif run >= _PAUSE_FRAMES:
-            return max(first, index * _FRAME - _ONSET_PAD)
-        else:
-            run = 0
+    for begin in range(start, stop):
+        if quiet[begin : begin + _PAUSE_FRAMES].all() and begin + _PAUSE_FRAMES <= count:
+            return max(first, begin * _FRAME)
     return first
