@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tars.audio.pcm import SAMPLE_RATE, Int16Array, int16_to_float, silence
+from tars.services.stt.loops import collapse_loops
 from tars.services.stt.models import resolve_model_dir
 from tars.services.stt.transcriber import Transcript, TranscriptionError
 from tars.services.stt.window import WindowDecoder, window_for
@@ -131,7 +132,7 @@ def _scored(
     text: str, avg_logprob: float, no_speech: float, duration_s: float, elapsed_s: float
 ) -> Transcript:
     return Transcript(
-        text=text,
+        text=collapse_loops(text),
         confidence=math.exp(avg_logprob),
         no_speech_prob=no_speech,
         avg_logprob=avg_logprob,
@@ -144,7 +145,7 @@ def _scored(
 def _to_transcript(
     segments: list[Any], language: str, duration_s: float, elapsed_s: float
 ) -> Transcript:
-    text = "".join(segment.text for segment in segments).strip()
+    text = collapse_loops("".join(segment.text for segment in segments).strip())
     weights = [max(1, len(segment.tokens)) for segment in segments]
     total = sum(weights)
     if not total:
