@@ -22,7 +22,7 @@ from tars.bench import report
 from tars.bench.report import percentiles
 from tars.bench.rig import VOICE_SERVICES, private_broker
 from tars.bench.voice_loop import VoiceRig, VoiceTurn, spoken_request
-from tars.bench.voice_stack import measure_stack
+from tars.bench.voice_stack import IDLE_BEFORE_RSS_S, measure_stack
 from tars.contracts.audio import tts_audio_topic
 from tars.contracts.health import health_topic
 from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS, TtsSay, TtsStatus
@@ -176,7 +176,8 @@ def main(out_dir: Path, runtime: RuntimeSettings) -> int:
             chart[f"{name} v2v p90 ms"] = results[key]["voice_to_voice_ms"]["p90"]
         stack = results["stack"]
         print(
-            f"stack: {stack['total_rss_mib']:.0f} MiB resident, ready after "
+            f"stack: {stack['total_rss_mib']:.0f} MiB resident after the last turn, "
+            f"{stack['total_rss_idle_mib']:.0f} MiB {IDLE_BEFORE_RSS_S:.0f} s later; ready after "
             f"{stack['ready_after_s']:.0f} s; conditions {stack['conditions']}"
         )
     print(f"report: {report.write(out_dir, 'voice', results, chart)}")

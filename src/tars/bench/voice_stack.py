@@ -27,6 +27,7 @@ from tars.bench.stack import tree_rss
 from tars.bench.upstack import UpStack
 from tars.bench.voice_loop import VOICE_UTTERANCES, VoiceRig, spoken_request, summarise
 from tars.runtime.broker import free_port
+from tars.runtime.malloc import RELEASE_INTERVAL_S
 from tars.runtime.settings import RuntimeSettings
 from tars.services import catalog
 
@@ -44,6 +45,8 @@ LLM_QUESTIONS: tuple[Question, ...] = (
 GAP_MS = 300.0
 """A silence inside a reply longer than this counts as an audible gap."""
 _BETWEEN_TURNS_S = 1.0
+IDLE_BEFORE_RSS_S = 2 * RELEASE_INTERVAL_S + 2.0
+"""Seconds the stack idles after the last turn before its resident memory is read again."""
 
 
 def stack_services() -> list[str]:
@@ -198,6 +201,10 @@ async def measure_stack(
         warm_up, timed = await play_all(rig, rules, questions)
         rss = tree_rss(stack.pid)
         conditions = _conditions(services, load_before)
+        # Between turns: every service gives freed heap memory back each RELEASE_INTERVAL_S.
+        # Two intervals, because the timer set by the last turn rings within the first one.
+        await asyncio.sleep(IDLE_BEFORE_RSS_S)
+        rss_idle = tree_rss(stack.pid)
     await asyncio.to_thread(score_replies, warm_up + timed)
     return {
         "rule": {**group_summary([e for e in timed if e["kind"] == "rule"]), "target_p50_ms": 300},
@@ -206,5 +213,7 @@ async def measure_stack(
         "ready_after_s": round(ready_s, 1),
         "rss_mib": {name: round(size, 1) for name, size in sorted(rss.items())},
         "total_rss_mib": round(sum(rss.values()), 1),
+        "rss_idle_mib": {name: round(size, 1) for name, size in sorted(rss_idle.items())},
+        "total_rss_idle_mib": round(sum(rss_idle.values()), 1),
         "conditions": conditions,
     }

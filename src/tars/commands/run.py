@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from tars.runtime.connect import mqtt_settings_for
 from tars.runtime.logs import configure_logging
 from tars.runtime.loop import run as run_loop
+from tars.runtime.malloc import tune_malloc
 from tars.runtime.mqtt_bus import MqttBus
 from tars.runtime.service import ServiceFailed, install_signal_handlers, serve
 from tars.runtime.settings import RuntimeSettings, describe_settings_error
@@ -21,6 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 
 def run_service(name: str) -> int:
     """Run the named service until SIGINT/SIGTERM; returns the process exit code."""
+    tune_malloc()  # before any engine starts a thread
     try:
         runtime = RuntimeSettings()
     except ValidationError as err:

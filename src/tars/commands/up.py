@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tars.runtime.broker import BrokerUnavailable
+from tars.runtime.malloc import tune_malloc
 from tars.runtime.service import install_signal_handlers
 from tars.runtime.settings import RuntimeSettings
 from tars.runtime.supervisor import ProgressReport, Supervisor
@@ -57,6 +58,7 @@ def hardware_notes(services: list[str], environ: Mapping[str, str]) -> list[str]
 
 def run(runtime: RuntimeSettings, requested: list[str] | None) -> int:
     """Run the stack until Ctrl-C or SIGTERM."""
+    tune_malloc()  # the supervisor's own threads; each service tunes itself in `tars run`
     report = ProgressReport()
     services = choose_services(requested, report)
     if "ui-web" in services:

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from tars.contracts.metrics import metrics_topic
 from tars.runtime.bus import Bus
+from tars.runtime.malloc import RELEASE_INTERVAL_S, release_free_memory
 
 _LOGGER = logging.getLogger(__name__)
 _SHUTDOWN_PUBLISH_S = 2.0
@@ -39,6 +40,14 @@ async def _publish_metrics(bus: Bus, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         await bus.publish(metrics_topic(bus.service), bus.metrics.snapshot())
+
+
+async def _release_memory(interval_s: float) -> None:
+    # Engines free their per-call buffers into the heap, where glibc keeps them; giving them
+    # back every few seconds keeps the resident memory between turns near the loaded size.
+    while True:
+        await asyncio.sleep(interval_s)
+        await asyncio.to_thread(release_free_memory)
 
 
 async def _run_service_body(service: Service) -> None:
@@ -88,6 +97,11 @@ async def serve(
             tasks.append(
                 group.create_task(
                     _publish_metrics(bus, metrics_interval_s), name=f"{service.name}:metrics"
+                )
+            )
+            tasks.append(
+                group.create_task(
+                    _release_memory(RELEASE_INTERVAL_S), name=f"{service.name}:release-memory"
                 )
             )
             await stop.wait()

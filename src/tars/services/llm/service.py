@@ -40,6 +40,7 @@ from tars.contracts.tools import (
 )
 from tars.runtime.bus import Bus, Message, shared_topic
 from tars.runtime.logs import log_context
+from tars.runtime.malloc import release_free_memory
 from tars.runtime.settings import RuntimeSettings
 from tars.services.llm import rag
 from tars.services.llm.budget import build_messages
@@ -147,6 +148,7 @@ class LlmService:
                     await asyncio.Event().wait()
                 self.bus.metrics.observe("model_load_ms", (time.perf_counter() - started) * 1e3)
                 await self._prefill_persona()
+                await asyncio.to_thread(release_free_memory)  # what loading the model freed
             await self.bus.set_health(True, "ready")
             await asyncio.Event().wait()
         finally:

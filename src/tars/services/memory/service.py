@@ -39,6 +39,7 @@ from tars.contracts.memory import (
     MemoryResults,
 )
 from tars.runtime.bus import Bus, Message, shared_topic
+from tars.runtime.malloc import release_free_memory
 from tars.runtime.settings import RuntimeSettings
 from tars.services.memory import wire
 from tars.services.memory.character import CharacterStore
@@ -107,6 +108,7 @@ class MemoryService:
         try:
             await self._open()
             await self._publish_character(self._character_store().snapshot())
+            await asyncio.to_thread(release_free_memory)  # what loading the embedder freed
             await self.bus.set_health(True, "ready")
             interval = max(self._settings.flush_interval_ms, 10) / 1000.0
             while True:

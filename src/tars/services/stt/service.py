@@ -38,6 +38,7 @@ from tars.contracts.tts import TOPIC_TTS_SAY, TOPIC_TTS_STATUS
 from tars.contracts.wake import TOPIC_WAKE_EVENT
 from tars.runtime.bus import Bus, Message, RawMessage
 from tars.runtime.logs import log_context
+from tars.runtime.malloc import release_free_memory
 from tars.runtime.settings import ConversationSettings, RuntimeSettings
 from tars.runtime.workers import SatelliteWorkers, WorkerLimits
 from tars.services.stt.endpoint import (
@@ -191,6 +192,7 @@ class SttService:
             self._turn_model = await asyncio.to_thread(build_turn_model, self._settings)
         self.pipeline.transcriber, self.pipeline.turn_model = self._transcriber, self._turn_model
         _LOGGER.info("engines ready in %.2f s", time.perf_counter() - started)
+        await asyncio.to_thread(release_free_memory)  # what loading the models freed
         self._ready.set()
         await bus.set_health(True, "ready")
         await self.workers.run()

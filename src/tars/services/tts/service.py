@@ -26,6 +26,7 @@ from tars.contracts.tts import (
     TtsStatus,
 )
 from tars.runtime.bus import Bus, Message
+from tars.runtime.malloc import release_free_memory
 from tars.runtime.settings import RuntimeSettings
 from tars.services.tts.cache import PhraseCache
 from tars.services.tts.errors import SinkUnavailableError
@@ -121,6 +122,7 @@ class TtsService:
             await bus.set_health(False, "error", str(err))
             raise
         self._synth = synth
+        await asyncio.to_thread(release_free_memory)  # what loading the voice freed
         self._ready = True
         for lane in self._lanes.values():
             self._start_lane(lane)

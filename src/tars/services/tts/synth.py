@@ -98,6 +98,7 @@ class PiperSynthesizer:
         model, config = _resolve_voice(model_path, config_path)
         self._options = options or PiperOptions()
         self._voice: Any = PiperVoice.load(model, config)
+        self._voice.session = _ShrinkingSession(self._voice.session)
         self._config: Any = SynthesisConfig(
             length_scale=self._options.length_scale, speaker_id=self._options.speaker_id
         )
@@ -126,6 +127,31 @@ class PiperSynthesizer:
             if chunk is None:
                 return
             yield np.asarray(chunk.audio_int16_array, dtype=np.int16).reshape(-1)
+
+
+class _ShrinkingSession:
+    """Piper's onnxruntime session, giving its memory arena back after every sentence.
+
+    The arena keeps the largest working set any sentence needed (a long sentence: ~200 MiB
+    more than just after loading, for the life of the process). Shrinking it at the end of
+    each run keeps the arena's speed inside a sentence and hands the memory to glibc, which
+    reuses it for the next sentence or returns it (``tars.runtime.malloc``). Measured cost:
+    about 5-8 % more CPU per sentence.
+    """
+
+    def __init__(self, session: Any) -> None:
+        import onnxruntime
+
+        self._session = session
+        self._run_options = onnxruntime.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, output_names: Any, input_feed: Any) -> Any:
+        """``InferenceSession.run`` with the shrinking run options."""
+        return self._session.run(output_names, input_feed, self._run_options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
 
 
 class EspeakSynthesizer:

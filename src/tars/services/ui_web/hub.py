@@ -8,15 +8,17 @@ its oldest messages (counted), never slows the bus or the other pages.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import math
+import operator
 import struct
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 
 from tars.contracts import character, conversation, health
@@ -71,8 +73,11 @@ def pcm_level_db(pcm: bytes) -> float:
     usable = len(pcm) - len(pcm) % 2
     if usable <= 0:
         return -100.0
-    samples = np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float32)
-    rms = float(np.sqrt(np.mean(samples * samples)))
+    # array, not numpy: the web UI stays free of numpy (~13 MiB resident) for one sum a frame.
+    samples = array.array("h", pcm[:usable])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    rms = math.sqrt(sum(map(operator.mul, samples, samples)) / len(samples))
     return max(-100.0, 20.0 * math.log10(rms / 32768.0)) if rms > 0 else -100.0
 
 
