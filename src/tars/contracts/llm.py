@@ -13,6 +13,7 @@ TOPIC_LLM_REQUEST = "llm/request"
 TOPIC_LLM_STREAM = "llm/stream"
 TOPIC_LLM_RESPONSE = "llm/response"
 TOPIC_LLM_CANCEL = "llm/cancel"
+TOPIC_LLM_PREFILL = "llm/prefill"
 
 
 class ConversationMessage(Model):
@@ -100,3 +101,17 @@ class LLMCancel(Payload):
     """Request id to cancel."""
     reason: str | None = None
     """Why (barge-in, stop phrase)."""
+
+
+class LLMPrefill(Payload):
+    """Read a conversation's prompt ahead of its next request; nothing is answered.
+
+    An embedded model keeps the prompt it read last (its prefix cache), so reading the
+    history while nobody waits leaves the next request only its question to read. Remote
+    providers ignore it.
+    """
+
+    conversation_history: list[ConversationMessage]
+    """The history the next request will carry, oldest first."""
+    satellite: SatelliteId | None = None
+    """Satellite the conversation happens on."""

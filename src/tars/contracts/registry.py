@@ -136,6 +136,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     _v1(llm.TOPIC_LLM_STREAM, llm.LLMStreamDelta, "llm.stream", "llm"),
     _v1(llm.TOPIC_LLM_RESPONSE, llm.LLMResponse, "llm.response", "llm"),
     _v1(llm.TOPIC_LLM_CANCEL, llm.LLMCancel, "llm.cancel", "router", "wake", *UIS),
+    _spec(
+        llm.TOPIC_LLM_PREFILL, llm.LLMPrefill, "llm.prefill", "router", max_bytes=REQUEST_MAX_BYTES
+    ),
     # tools
     _v1(tools.TOPIC_TOOLS_REGISTRY, tools.ToolsRegistry, "llm.tools.registry", "mcp", retain=True),
     _v1(tools.TOPIC_TOOL_CALL_REQUEST, tools.ToolCallRequest, "llm.tool.call.request", "llm"),

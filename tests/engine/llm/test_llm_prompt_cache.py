@@ -13,7 +13,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from tests.support.broker import TestBroker
+from tests.support.llm_rig import Client, llm_running
 
+from tars.contracts.llm import TOPIC_LLM_PREFILL, ConversationMessage, LLMPrefill
 from tars.services.llm.budget import build_messages
 from tars.services.llm.embedded import EmbeddedProvider
 from tars.services.llm.llamacpp_model import LlamaCppModel
@@ -28,6 +31,8 @@ from tars.services.llm.provider import (
     ToolSchema,
     Usage,
 )
+from tars.services.llm.service import LlmService
+from tars.services.llm.settings import LlmSettings
 from tars.services.llm.warmup import prefill_persona
 
 pytestmark = pytest.mark.engine
@@ -127,3 +132,43 @@ async def test_stack_shaped_requests_read_only_their_new_turn(smollm2: LlamaCppM
     # the memories changed every time.
     assert read[0] > 120, read  # the whole history, after a pre-read without one
     assert all(tokens < 100 for tokens in read[1:]), read
+
+
+async def _answer(client: Client, text: str, history: list[ConversationMessage]) -> str:
+    request_id = await client.ask(text, conversation_history=history or None, stream=False)
+    response = await client.response(request_id, timeout_s=120)
+    return str(response.data.reply)
+
+
+def _pair(question: str, answer: str) -> list[ConversationMessage]:
+    return [
+        ConversationMessage(role="user", content=question),
+        ConversationMessage(role="assistant", content=answer),
+    ]
+
+
+@pytest.mark.broker
+async def test_a_history_prefill_leaves_the_next_request_its_question_alone(
+    mqtt_broker: TestBroker, smollm2: LlamaCppModel, tmp_path: Path
+) -> None:
+    # The router remembers a rule-answered turn the LLM never saw; without a prefill the
+    # next question reads it too, with one (llm/prefill, sent as the turn ends) it does not.
+    settings = LlmSettings(provider="embedded", temperature=0.0, max_tokens=12, data_dir=tmp_path)
+    service = LlmService(settings, provider=EmbeddedProvider(lambda: smollm2))
+    rule_turn = _pair("What time is it?", "It is four o'clock in the afternoon.")
+    async with llm_running(mqtt_broker, settings, service) as (llm, client):
+        metrics = llm.bus.metrics
+        history = _pair("Name a colour.", await _answer(client, "Name a colour.", []))
+        history += rule_turn
+        before = metrics.count("prompt_tokens_read")
+        answer = await _answer(client, "Name a fruit.", history)
+        read_without = metrics.count("prompt_tokens_read") - before
+        history += _pair("Name a fruit.", answer) + rule_turn
+        await client.bus.publish(TOPIC_LLM_PREFILL, LLMPrefill(conversation_history=history))
+        before = metrics.count("prompt_tokens_read")
+        await _answer(client, "Name an animal.", history)
+        read_with = metrics.count("prompt_tokens_read") - before
+        prefills = metrics.count("history_prefills")
+    print(f"\nnext request read {read_without} tokens without a prefill, {read_with} after one")
+    assert prefills == 1
+    assert read_with < read_without - 10, (read_with, read_without)

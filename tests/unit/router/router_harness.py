@@ -22,6 +22,7 @@ WATCHED = (
     tts.TOPIC_TTS_CONTROL,
     llm.TOPIC_LLM_REQUEST,
     llm.TOPIC_LLM_CANCEL,
+    llm.TOPIC_LLM_PREFILL,
     conversation.TOPIC_CONVERSATION_TURN,
     conversation.ROUTER_STATE_PATTERN,
     movement.TOPIC_MOVEMENT_COMMAND,

@@ -149,3 +149,34 @@ async def test_the_pause_after_the_wake_word_asks_nothing() -> None:
         request = await peer.wait_for(llm.TOPIC_LLM_REQUEST)
     assert (request.text, request.preemptive) == (QUESTION, True)
     assert len(peer.of(llm.TOPIC_LLM_REQUEST)) == 1
+
+
+async def test_each_remembered_turn_has_the_llm_read_the_history_ahead() -> None:
+    async with router_running() as (_, peer):
+        await peer.wake()
+        await peer.final("What time is it?", utt_id="u1", heard_in="wake")
+        after_rule = await peer.wait_for(llm.TOPIC_LLM_PREFILL)
+        await peer.wake()
+        await peer.final(QUESTION, utt_id="u2", heard_in="wake")
+        await peer.wait_for(llm.TOPIC_LLM_REQUEST, lambda r: r.id == "u2")
+        await peer.response("u2", reply="Paris.")
+        after_llm = await peer.wait_for(llm.TOPIC_LLM_PREFILL, skip=1)
+    assert [(m.role, m.content) for m in after_rule.conversation_history] == [
+        ("user", "What time is it?"),
+        ("assistant", "It is 3:15 PM."),
+    ]
+    assert after_rule.satellite == "local"
+    assert [m.content for m in after_llm.conversation_history][2:] == [QUESTION, "Paris."]
+
+
+async def test_no_history_read_ahead_when_turned_off_or_not_remembered() -> None:
+    async with router_running(llm_prefill=False) as (_, off):
+        await off.wake()
+        await off.final("What time is it?", utt_id="u1", heard_in="wake")
+        await off.wait_for(TURN, lambda t: t.id == "u1")
+    async with router_running() as (_, on):
+        await on.wake()
+        await on.rejected("wake", "mumble", utt_id="u2")  # an apology is not remembered
+        await on.wait_for(TURN, lambda t: t.id == "u2")
+    assert off.of(llm.TOPIC_LLM_PREFILL) == []
+    assert on.of(llm.TOPIC_LLM_PREFILL) == []

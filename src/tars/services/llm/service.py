@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from tars.contracts.character import TOPIC_CHARACTER_CURRENT, CharacterSnapshot
 from tars.contracts.llm import (
     TOPIC_LLM_CANCEL,
+    TOPIC_LLM_PREFILL,
     TOPIC_LLM_REQUEST,
     LLMCancel,
+    LLMPrefill,
     LLMRequest,
 )
 from tars.contracts.memory import TOPIC_MEMORY_RESULTS
@@ -123,6 +125,7 @@ class LlmService:
         requests = shared_topic(TOPIC_LLM_REQUEST, self._settings.share_group)
         bus.subscribe(requests, self._on_request, workers=self._settings.max_concurrent)
         bus.subscribe(TOPIC_LLM_CANCEL, self._on_cancel, priority=True)
+        bus.subscribe(TOPIC_LLM_PREFILL, self._on_prefill)
         bus.subscribe(TOPIC_CHARACTER_CURRENT, self._on_character)
         bus.subscribe(TOPIC_TOOLS_REGISTRY, self._on_registry)
         bus.subscribe(TOPIC_TOOL_CALL_RESULT, self._on_tool_result)
@@ -188,6 +191,22 @@ class LlmService:
         """The persona or the tools changed: read the new prompt prefix ahead of requests."""
         if self._prefill is not None:
             self._prefill.changed(self._persona.system_prompt(None), self._tool_set())
+
+    async def _on_prefill(self, message: Message) -> None:
+        prefill: LLMPrefill = message.data
+        if self._prefill is None:
+            return  # a remote provider, or the embedded model is still loading
+        messages = build_messages(
+            self._persona.system_prompt(None),
+            [],
+            history_messages(prefill.conversation_history),
+            "Hello.",  # stands for the next question: only what comes before it is kept
+            ctx_window=self._settings.context_window(),
+            max_tokens=self._defaults.max_tokens,
+            rag_max_tokens=self._settings.rag_max_tokens,
+        )
+        self.bus.metrics.inc("history_prefills")
+        self._prefill.history(messages, self._tool_set())
 
     async def _on_tool_result(self, message: Message) -> None:
         result: ToolCallResult = message.data

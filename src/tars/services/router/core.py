@@ -201,7 +201,9 @@ class RouterCore:
             reply.route = route
         self.replies.pop(reply.id, None)
         self.cancel_task(f"watchdog:{reply.id}")
-        self._remember(session.satellite, reply)
+        remembered = self._remember(session.satellite, reply)
+        if remembered and self.settings.llm_prefill and self.llm_available:
+            await self.out.prefill(session.satellite, self.history(session.satellite))
         await self.out.turn(reply)
         if reply.interrupted:
             return
@@ -210,12 +212,13 @@ class RouterCore:
             # "speaking" for ever.
             await self.move(session, "idle")
 
-    def _remember(self, satellite: str, reply: Reply) -> None:
+    def _remember(self, satellite: str, reply: Reply) -> bool:
+        """Add the turn to the history; whether it was added."""
         # Only answered turns enter the history: an apology or a silent stop teaches nothing,
         # and a continued reply answered half a question (the whole one comes next).
         limit = self.settings.history_max_messages
         if limit <= 0 or reply.route == "error" or reply.continued or not reply.text:
-            return
+            return False
         history = self._history.setdefault(satellite, collections.deque(maxlen=max(1, limit)))
         now = time.time()
         # Each message is clipped like a request, so history keeps llm/request within its bound.
@@ -223,6 +226,7 @@ class RouterCore:
         history.append(llm.ConversationMessage(role="user", content=user, timestamp=now))
         history.append(llm.ConversationMessage(role="assistant", content=answer, timestamp=now))
         self._history_owner[satellite] = reply.id
+        return True
 
     def _forget(self, satellite: str, reply_id: str) -> None:
         """Drop the last history pair if it is ``reply_id``'s (its question was continued)."""

@@ -11,7 +11,13 @@ from tars.contracts.conversation import (
     router_state_topic,
 )
 from tars.contracts.limits import split_text
-from tars.contracts.llm import TOPIC_LLM_CANCEL, LLMCancel
+from tars.contracts.llm import (
+    TOPIC_LLM_CANCEL,
+    TOPIC_LLM_PREFILL,
+    ConversationMessage,
+    LLMCancel,
+    LLMPrefill,
+)
 from tars.contracts.movement import (
     TOPIC_MOVEMENT_COMMAND,
     TOPIC_MOVEMENT_STOP,
@@ -67,6 +73,11 @@ class Outputs:
                 last=index == len(pieces) - 1,
             )
             await self._bus.publish(TOPIC_TTS_SAY, say)
+
+    async def prefill(self, satellite: str, history: list[ConversationMessage]) -> None:
+        """Ask the LLM to read ``history`` ahead of the satellite's next request."""
+        prefill = LLMPrefill(conversation_history=history, satellite=satellite)
+        await self._bus.publish(TOPIC_LLM_PREFILL, prefill)
 
     async def stop_reply(self, reply: Reply, reason: str) -> None:
         """Cancel the LLM request (if still generating) and stop its playback."""

@@ -77,6 +77,9 @@ class RouterSettings(TarsSettings):
     preempt_llm: bool = True
     """Ask the LLM already at a pause stt calls the end of the turn, before its final; the
     reply is kept when the final says the same and cancelled when the user goes on."""
+    llm_prefill: bool = True
+    """After each remembered turn, have the LLM read the history while nobody waits
+    (``llm/prefill``), so the next question reads only its own words."""
     preempt_hold_s: float = Field(default=4.0, gt=0)
     """A preemptive request whose final has not come after this long is cancelled, seconds."""
     stream_boundary_chars: str = ".!?;:"
