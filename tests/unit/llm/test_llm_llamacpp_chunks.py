@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tars.services.llm.errors import ErrorCode, LLMError
-from tars.services.llm.llamacpp_model import _Relay, parse_chunk, server_params
+from tars.services.llm.llamacpp_model import _Relay, parse_chunk, server_params, usable_cores
 from tars.services.llm.localmodel import LocalChunk, RuntimeOptions
 from tars.services.llm.provider import Usage
 
@@ -85,6 +85,16 @@ def test_the_listener_is_a_private_unix_socket(tmp_path: Path) -> None:
     assert params.n_parallel == 1
     assert params.n_cache_reuse > 0  # a sliding history is reused, not read again
     assert params.cache_type_k == params.cache_type_v == xllamacpp.ggml_type.GGML_TYPE_Q8_0
+
+
+def test_prompts_are_read_on_every_core_unless_told_otherwise(tmp_path: Path) -> None:
+    import xllamacpp
+
+    # Left unset, llama.cpp would read prompts on the one generation thread.
+    options = RuntimeOptions(threads=1, batch_threads=0)
+    params = server_params(xllamacpp, tmp_path / "m.gguf", options, tmp_path)
+    assert params.cpuparams.n_threads == 1
+    assert params.cpuparams_batch.n_threads == usable_cores() >= 1
 
 
 def test_the_attention_cache_can_stay_in_f16(tmp_path: Path) -> None:

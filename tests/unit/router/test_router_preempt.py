@@ -180,3 +180,22 @@ async def test_no_history_read_ahead_when_turned_off_or_not_remembered() -> None
         await on.wait_for(TURN, lambda t: t.id == "u2")
     assert off.of(llm.TOPIC_LLM_PREFILL) == []
     assert on.of(llm.TOPIC_LLM_PREFILL) == []
+
+
+async def test_the_history_is_read_ahead_only_once_the_reply_has_played() -> None:
+    # During playback the read would take the cores from TTS.
+    async with router_running() as (_, peer):
+        await peer.health("tts", True)
+        await peer.wake()
+        await peer.final("What time is it?", utt_id="u1", heard_in="wake")
+        await peer.wait_for(TURN, lambda t: t.id == "u1")
+        await peer.tts_status("speaking_start", "u1")
+        await peer.wait_for(STATE, lambda s: s.phase == "speaking")
+        before_end = len(peer.of(llm.TOPIC_LLM_PREFILL))
+        await peer.tts_status("speaking_end", "u1")
+        prefill = await peer.wait_for(llm.TOPIC_LLM_PREFILL)
+    assert before_end == 0
+    assert [m.content for m in prefill.conversation_history] == [
+        "What time is it?",
+        "It is 3:15 PM.",
+    ]

@@ -28,6 +28,7 @@ for exactly this case.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -117,6 +118,11 @@ class LlamaCppModel:
         self._remove_socket_dir()
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def server_params(xllamacpp: Any, path: Path, options: RuntimeOptions, socket_dir: Path) -> Any:
     """Build xllamacpp ``CommonParams`` for one private, single-slot chat server."""
     params = xllamacpp.CommonParams()
@@ -139,8 +145,9 @@ def server_params(xllamacpp: Any, path: Path, options: RuntimeOptions, socket_di
         params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_ENABLED
     if options.threads > 0:
         params.cpuparams.n_threads = options.threads
-    if options.batch_threads > 0:
-        params.cpuparams_batch.n_threads = options.batch_threads
+    # llama.cpp gives the prompt reader the generation thread count when none is set (one,
+    # by default here), which reads prompts at decoding speed: 0 must mean every core.
+    params.cpuparams_batch.n_threads = options.batch_threads or usable_cores()
     # The listener: a Unix socket in our 0700 directory, a key nobody knows, no extras.
     params.hostnames = [str(socket_dir / "llama.sock")]
     params.api_keys = [secrets.token_urlsafe(32)]

@@ -40,7 +40,7 @@ class RuntimeOptions:
 
     Attributes:
         threads: CPU threads while generating tokens (0 = the runtime's default).
-        batch_threads: CPU threads while reading the prompt (0 = the runtime's default).
+        batch_threads: CPU threads while reading the prompt (0 = every core).
         ctx_window: Context window to allocate, in tokens.
         kv_cache: Number format of the attention cache (``q8_0`` or ``f16``).
     """

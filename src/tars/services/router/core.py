@@ -201,9 +201,10 @@ class RouterCore:
             reply.route = route
         self.replies.pop(reply.id, None)
         self.cancel_task(f"watchdog:{reply.id}")
-        remembered = self._remember(session.satellite, reply)
-        if remembered and self.settings.llm_prefill and self.llm_available:
-            await self.out.prefill(session.satellite, self.history(session.satellite))
+        if self._remember(session.satellite, reply) and self.settings.llm_prefill:
+            session.history_unread = True
+            if not reply.spoken or not self.healthy.get("tts", False):
+                await self.read_history_ahead(session)  # no playback to wait for
         await self.out.turn(reply)
         if reply.interrupted:
             return
@@ -211,6 +212,16 @@ class RouterCore:
             # Nothing to play, or nobody will report the end of playback: do not sit in
             # "speaking" for ever.
             await self.move(session, "idle")
+
+    async def read_history_ahead(self, session: Session) -> None:
+        """Have the LLM read the history it has not seen yet, while nobody waits.
+
+        Called once the reply has played: during playback the read would take the cores
+        from TTS, whose next sentence the user is waiting for.
+        """
+        if session.history_unread and self.llm_available:
+            session.history_unread = False
+            await self.out.prefill(session.satellite, self.history(session.satellite))
 
     def _remember(self, satellite: str, reply: Reply) -> bool:
         """Add the turn to the history; whether it was added."""

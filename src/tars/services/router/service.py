@@ -360,6 +360,7 @@ class RouterService:
             return
         if session.phase != "speaking" or status.utt_id in core.replies:
             return  # more pieces of this reply are still coming
+        await core.read_history_ahead(session)
         if status.event == "speaking_end" and self.conversation.followup_window_s > 0:
             core.open_window(session, self.conversation.followup_window_s)
             await core.move(session, "listening")

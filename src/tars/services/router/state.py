@@ -41,6 +41,7 @@ class Session:
         reply_id: Id of the reply in progress (thinking/speaking), if any.
         window_until: Monotonic deadline of the open wake or follow-up window, if any.
         wake_ts: Capture time of the last wake word heard (audio clock), if any.
+        history_unread: The history grew since the LLM last read it ahead.
     """
 
     satellite: str
@@ -50,6 +51,7 @@ class Session:
     reply_id: str | None = None
     window_until: float | None = None
     wake_ts: float | None = None
+    history_unread: bool = False
 
     def move(self, phase: ConversationPhase, reply_id: str | None = None) -> bool:
         """Change phase; returns whether anything changed (so the caller publishes state).
