@@ -187,6 +187,21 @@ async def test_cancel_of_a_queued_request_answers_cancelled_without_calling_the_
     assert len(provider.calls) == 1
 
 
+async def offer_clock_tool(client: MemoryBus) -> list[Message]:
+    """Play the mcp service with one clock tool; returns the calls it gets, as they come."""
+    calls: list[Message] = []
+
+    async def mcp(message: Message) -> None:
+        calls.append(message)
+        result = ToolCallResult(call_id=message.data.call_id, content="12:00 UTC")
+        await client.publish(TOPIC_TOOL_CALL_RESULT, result)
+
+    client.subscribe(TOPIC_TOOL_CALL_REQUEST, mcp)
+    spec = ToolSpec(function={"name": "mcp__clock__now", "description": "Current time."})
+    await client.publish(TOPIC_TOOLS_REGISTRY, ToolsRegistry(tools=[spec]))
+    return calls
+
+
 async def test_tools_from_the_registry_run_over_the_bus() -> None:
     call = ToolCall("c1", "mcp__clock__now", {"zone": "UTC"})
     provider = ScriptedProvider(
@@ -196,16 +211,7 @@ async def test_tools_from_the_registry_run_over_the_bus() -> None:
         ]
     )
     async with running(provider) as (_, client, _, responses):
-        seen: list[Message] = []
-
-        async def mcp(message: Message) -> None:
-            seen.append(message)
-            result = ToolCallResult(call_id=message.data.call_id, content="12:00 UTC")
-            await client.publish(TOPIC_TOOL_CALL_RESULT, result)
-
-        client.subscribe(TOPIC_TOOL_CALL_REQUEST, mcp)
-        spec = ToolSpec(function={"name": "mcp__clock__now", "description": "Current time."})
-        await client.publish(TOPIC_TOOLS_REGISTRY, ToolsRegistry(tools=[spec]))
+        seen = await offer_clock_tool(client)
         await asyncio.sleep(0.05)
         await client.publish(TOPIC_LLM_REQUEST, LLMRequest(id="t1", text="time?"))
         response = await responses.wait_for(lambda m: m.data.id == "t1")
@@ -226,16 +232,7 @@ async def test_a_preemptive_request_runs_no_tool_and_says_it_was_deferred() -> N
     ]
     provider = ScriptedProvider([wants_tool, reply("It is noon."), wants_tool])
     async with running(provider) as (_, client, _, responses):
-        calls: list[Message] = []
-
-        async def mcp(message: Message) -> None:
-            calls.append(message)
-            result = ToolCallResult(call_id=message.data.call_id, content="12:00 UTC")
-            await client.publish(TOPIC_TOOL_CALL_RESULT, result)
-
-        client.subscribe(TOPIC_TOOL_CALL_REQUEST, mcp)
-        spec = ToolSpec(function={"name": "mcp__clock__now", "description": "Current time."})
-        await client.publish(TOPIC_TOOLS_REGISTRY, ToolsRegistry(tools=[spec]))
+        calls = await offer_clock_tool(client)
         # An ordinary request first: the tool is offered and runs.
         await client.publish(TOPIC_LLM_REQUEST, LLMRequest(id="t1", text="time?"))
         answered = await responses.wait_for(lambda m: m.data.id == "t1")
