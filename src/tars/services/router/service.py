@@ -185,22 +185,24 @@ class RouterService:
         self._core.cancel_task(f"ack:{session.satellite}")
         session.extend_window(time.monotonic(), self.settings.speech_extend_s)
         request = self._wake.strip_leading(partial.text.strip())
-        if partial.turn == "open" and partial.utt_id and self._worth_preempting(session, partial):
-            request_id = self._preemption.request_id(partial.utt_id)
+        utt_id = partial.utt_id if partial.turn == "open" else None
+        if utt_id and self._worth_preempting(session, partial, request):
+            request_id = self._preemption.request_id(utt_id)
             early = llm_request(self._core, request_id, session.satellite, request, preemptive=True)
-            await self._preemption.start(session.satellite, partial.utt_id, early)
+            await self._preemption.start(session.satellite, utt_id, early)
         else:
             # The user went on (or this pause is no end): what was asked early is stale.
             await self._preemption.cancel(session.satellite, "continued")
 
-    def _worth_preempting(self, session: Session, partial: stt.PartialTranscript) -> bool:
-        """Whether the LLM may start on ``partial`` now: it alone would answer the final.
+    def _worth_preempting(
+        self, session: Session, partial: stt.PartialTranscript, request: str
+    ) -> bool:
+        """Whether the LLM may start on ``request`` (``partial`` without the wake phrase) now.
 
         stt publishes partials only of speech it listens to, so the final will be accepted.
         The pause right after a wake word is the wake word's own (stt may have transcribed
         it, misheard, before the wake event reached it): no request yet.
         """
-        request = self._wake.strip_leading(partial.text.strip())
         wake_ts, end_ts = session.wake_ts, partial.speech_end_ts
         after_wake_word = wake_ts is None or end_ts is None or end_ts > wake_ts + _WAKE_WORD_S
         return (
