@@ -21,11 +21,13 @@ DEFAULTS = CompletionParams(model="m", max_tokens=256, temperature=0.7)
 class RecordingProvider:
     name = "fake"
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, gate: asyncio.Event | None = None) -> None:
         self.prompts: list[str] = []
         self.tools: list[list[str]] = []
         self.params: list[CompletionParams] = []
         self.fail = fail
+        self.gate = gate
+        self.reading = asyncio.Event()
 
     async def stream(
         self,
@@ -38,6 +40,9 @@ class RecordingProvider:
         self.params.append(params)
         if self.fail:
             raise ModelUnavailableError("gone")
+        self.reading.set()
+        if self.gate is not None and len(self.prompts) == 1:
+            await self.gate.wait()  # the first read takes until the gate opens
         yield Finished("length", None, "fake")
 
     async def aclose(self) -> None:
@@ -80,3 +85,19 @@ async def test_the_tools_offered_are_read_with_the_persona_and_again_when_they_c
     await asyncio.sleep(0.05)
     await prefill.aclose()
     assert provider.tools == [["mcp__movement__move"], ["mcp__movement__move", "mcp__camera__look"]]
+
+
+async def test_tools_that_arrive_during_the_start_read_replace_it_before_ready() -> None:
+    # At start the tool registry usually lands while the persona alone is being read: that
+    # read is cut short and the start waits for the one with the tools.
+    gate = asyncio.Event()
+    provider = RecordingProvider(gate=gate)
+    prefill = PersonaPrefill(provider, DEFAULTS, 4096)
+    move = ToolSchema("mcp__movement__move", "Move.", {"type": "object"})
+    start = asyncio.create_task(prefill.now("You are TARS."), name="test:start")
+    await provider.reading.wait()
+    prefill.changed("You are TARS.", [move])
+    elapsed = await asyncio.wait_for(start, 5)  # the gate never opens: the first read is dropped
+    await prefill.aclose()
+    assert elapsed is not None
+    assert provider.tools == [[], ["mcp__movement__move"]]

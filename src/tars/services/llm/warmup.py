@@ -110,11 +110,34 @@ class PersonaPrefill:
         self._task: asyncio.Task[float | None] | None = None
 
     async def now(self, system_prompt: str, tools: Sequence[ToolSchema] = ()) -> float | None:
-        """Read ``system_prompt`` (and ``tools``) now and wait for it (at start)."""
+        """Read ``system_prompt`` (and ``tools``) now and wait for it (at start).
+
+        A change that arrives meanwhile (at start the mcp service's tool registry usually
+        does) replaces the read in progress and is waited for too: the service reports
+        ready once the prompt requests will start with has been read, not a minute before
+        (reading it twice took 77 s here).
+        """
         self._read = (system_prompt, tuple(tools))
-        return await prefill_persona(
-            self._provider, system_prompt, self._defaults, self._ctx_window, tools
+        self._task = asyncio.create_task(
+            prefill_persona(self._provider, system_prompt, self._defaults, self._ctx_window, tools),
+            name="llm:persona-prefill",
         )
+        return await self._settled()
+
+    async def _settled(self) -> float | None:
+        """Wait for the newest read; returns its time in ms (None: it failed)."""
+        elapsed: float | None = None
+        while self._task is not None:
+            task = self._task
+            try:
+                elapsed = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.cancelled() and self._task is not task:
+                    continue  # a newer read replaced it
+                raise
+            if self._task is task:
+                break
+        return elapsed
 
     def changed(self, system_prompt: str, tools: Sequence[ToolSchema] = ()) -> None:
         """Read a new persona prompt or tool set in the background (a newer change wins)."""
