@@ -96,8 +96,10 @@ def print_row(label: str, r: dict[str, Any]) -> None:
     if "error" in r:
         print(f"{label}: {r['error']}")
         return
-    quality = r.get("quality")
+    quality, with_tools = r.get("quality"), r.get("quality_with_tools")
     score = f", quality {quality['passed']}/{quality['total']}" if quality else ""
+    if with_tools:
+        score += f" ({with_tools['passed']}/{with_tools['total']} with the stack's tools)"
     print(
         f"{label}: RSS {r['rss_after_runs_mib']['rss']:.0f} MiB "
         f"(peak {r['rss_after_runs_mib']['peak']:.0f}), load {r['load_s']:.1f} s; "

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,13 @@ from tars.services.llm.embedded import EmbeddedProvider
 from tars.services.llm.factory import load_embedded_model
 from tars.services.llm.localmodel import RuntimeOptions
 from tars.services.llm.modelfiles import resolve_model
-from tars.services.llm.provider import ChatMessage, CompletionParams, Finished, TextDelta
+from tars.services.llm.provider import (
+    ChatMessage,
+    CompletionParams,
+    Finished,
+    TextDelta,
+    ToolSchema,
+)
 from tars.text.sentences import SentenceChunker
 
 PROMPTS = (
@@ -58,9 +64,16 @@ def rss_mib() -> dict[str, float]:
 
 
 async def ask(
-    provider: EmbeddedProvider, system: str, question: str, params: CompletionParams
+    provider: EmbeddedProvider,
+    system: str,
+    question: str,
+    params: CompletionParams,
+    tools: Sequence[ToolSchema] = (),
 ) -> dict[str, Any]:
-    """One streamed completion, timed token by token and sentence by sentence."""
+    """One streamed completion, timed token by token and sentence by sentence.
+
+    With ``tools`` offered, a reply that calls one instead of answering counts as no reply.
+    """
     started = time.perf_counter()
     stamps: list[float] = []
     sentences: list[tuple[float, str]] = []
@@ -68,7 +81,7 @@ async def ask(
     text: list[str] = []
     finished: Finished | None = None
     messages = [ChatMessage("system", system), ChatMessage("user", question)]
-    async with contextlib.aclosing(provider.stream(messages, params)) as events:
+    async with contextlib.aclosing(provider.stream(messages, params, tools)) as events:
         async for event in events:
             now = time.perf_counter() - started
             if isinstance(event, TextDelta) and event.text:
@@ -157,6 +170,15 @@ async def measure(config: dict[str, Any], progress: Callable[[str], None]) -> di
                 for q in llm_quality.QUESTIONS
             ]
             results["quality"] = llm_quality.score(replies)
+            # The stack offers the built-in tools with every request (~700 more tokens of
+            # system prompt): the same questions as the running stack asks them.
+            tools = await stack_tools()
+            progress(f"{len(llm_quality.QUESTIONS)} quality questions with {len(tools)} tools")
+            replies = [
+                (await ask(provider, persona, q.text, params, tools))["reply"]
+                for q in llm_quality.QUESTIONS
+            ]
+            results["quality_with_tools"] = llm_quality.score(replies)
     finally:
         await provider.aclose()
     results["tars_persona_cold_ttft_ms"] = cold["ttft_ms"]
@@ -165,6 +187,17 @@ async def measure(config: dict[str, Any], progress: Callable[[str], None]) -> di
     results["tars_persona"] = _summary(warm)
     results["flow"] = _summary(flow)
     return results
+
+
+async def stack_tools() -> list[ToolSchema]:
+    """The tools a default stack offers: the built-in MCP servers' registry, as llm reads it."""
+    from tars.services.llm.toolbridge import registry_schemas
+    from tars.services.mcp.builtin import camera, character, memory, movement
+    from tars.services.mcp.toolset import build_registry
+
+    servers = {"character": character, "movement": movement, "memory": memory, "camera": camera}
+    offered = [(name, await module.app.list_tools()) for name, module in servers.items()]
+    return registry_schemas(build_registry(offered))
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
