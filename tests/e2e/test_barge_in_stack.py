@@ -174,17 +174,18 @@ class Timeline:
         pieces = [bytes_to_int16(s.raw.payload) for s in self.audio(utt_id) if s.raw is not None]
         return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
 
-    def summary(self, since: int = 0) -> str:
+    def summary(self, since: int = 0, partials: bool = False) -> str:
         """A readable trace of the control events (not audio), for failure messages."""
         start = self.events[0].at if self.events else 0.0
         lines = []
         for seen in self.events[since:]:
-            if seen.raw is not None or seen.topic == TOPIC_STT_PARTIAL:
+            if seen.raw is not None or (seen.topic == TOPIC_STT_PARTIAL and not partials):
                 continue
             data = seen.data
             detail = {
                 TOPIC_WAKE_EVENT: lambda d: f"{d.type} tts_id={d.tts_id} cause={d.cause}",
                 TOPIC_STT_FINAL: lambda d: f"{d.text!r} utt={d.utt_id}",
+                TOPIC_STT_PARTIAL: lambda d: f"{d.text!r} turn={d.turn}",
                 TOPIC_STT_REJECTED: lambda d: f"{d.text!r} {d.reason}",
                 TOPIC_TTS_SAY: lambda d: f"{d.text[:40]!r} utt={d.utt_id}",
                 TOPIC_TTS_STATUS: lambda d: f"{d.event} utt={d.utt_id} {d.reason or ''}",
@@ -318,7 +319,11 @@ async def story_playing(stack: Stack, voice: PiperSynthesizer) -> Story:
     seen = stack.seen
     ask = await asyncio.to_thread(spoken, voice, "Okay Nabu.", "Tell me a long story.")
     await stack.mic.say(ask)
-    request = await seen.wait_for(lambda s: s.topic == TOPIC_LLM_REQUEST)
+    try:
+        request = await seen.wait_for(lambda s: s.topic == TOPIC_LLM_REQUEST)
+    except TimeoutError:
+        print(seen.summary(partials=True))
+        raise
     reply_id = request.data.id
     assert "story" in request.data.text.lower(), seen.summary()
     start = await seen.wait_for(status("speaking_start", reply_id))

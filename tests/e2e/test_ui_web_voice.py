@@ -76,7 +76,9 @@ async def test_browser_microphone_is_heard_and_the_reply_plays_in_the_page(
 ) -> None:
     clip = tmp_path / "request.wav"
     request = spoken(piper_voice, "okay nabu", "what time is it", gap_s=0.3, pad_s=0.5)
-    write_wav(clip, np.concatenate([request, silence(6.0)]))
+    # The user starts talking a second after the click, as people do: the browser's noise
+    # suppression and gain control adapt to the room at first.
+    write_wav(clip, np.concatenate([silence(1.0), request, silence(6.0)]))
     finals = Collector()
     listener = mqtt_broker.bus("cli", health=False)
     listener.subscribe(TOPIC_STT_FINAL, finals)

@@ -33,13 +33,15 @@ export class BrowserSatellite {
       return;
     }
     const context = await this.audioContext();
-    this.stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
-    });
+    // The capture code is loaded before the microphone opens: what is said in the meantime
+    // would otherwise be lost (the start of a wake word said right after the click).
     if (!this.workletLoaded) {
       await context.audioWorklet.addModule("/static/js/capture-worklet.js");
       this.workletLoaded = true;
     }
+    this.stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+    });
     const source = context.createMediaStreamSource(this.stream);
     this.node = new AudioWorkletNode(context, "tars-capture", {
       processorOptions: { targetRate: 16000, frameSamples: 320 },
