@@ -99,7 +99,7 @@ class Recorder:
             data = seen.data
             detail = " ".join(
                 f"{name}={getattr(data, name)!r}"
-                for name in ("type", "cause", "event", "action", "text", "utt_id", "id")
+                for name in ("type", "cause", "event", "action", "text", "reason", "utt_id", "id")
                 if getattr(data, name, None) is not None
             )
             lines.append(f"  {seen.at - start:7.2f} {seen.topic}: {detail[:120]}")

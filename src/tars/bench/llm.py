@@ -106,7 +106,7 @@ def print_row(label: str, r: dict[str, Any]) -> None:
         f"TTFT short p50 {r['short_system']['ttft_ms']['p50']:.0f} ms, "
         f"persona cold {r['tars_persona_cold_ttft_ms']:.0f} ms, "
         f"cached p50 {r['tars_persona']['ttft_ms']['p50']:.0f} ms; "
-        f"decode {r['tars_persona']['decode_tokens_per_s']:.1f} tok/s; "
+        f"decode {_rate(r['tars_persona']['decode_tokens_per_s'])}; "
         f"first sentence p50 {r['flow']['first_sentence_ms']['p50']:.0f} ms, "
         f"longest gap {r['flow']['max_gap_ms']:.0f} ms{score} "
         f"(load avg {r['load_avg_1m_after']})"
@@ -121,8 +121,14 @@ def chart_values(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
             continue
         chart[f"{label} RSS GiB"] = r["rss_after_runs_mib"]["rss"] / 1024
         chart[f"{label} TTFT s"] = r["tars_persona"]["ttft_ms"]["p50"] / 1e3
-        chart[f"{label} tok/s"] = r["tars_persona"]["decode_tokens_per_s"]
+        if r["tars_persona"]["decode_tokens_per_s"] is not None:
+            chart[f"{label} tok/s"] = r["tars_persona"]["decode_tokens_per_s"]
     return chart
+
+
+def _rate(tokens_per_s: float | None) -> str:
+    """A decode rate for the summary line (None: every reply was a tool call)."""
+    return "no text to time" if tokens_per_s is None else f"{tokens_per_s:.1f} tok/s"
 
 
 def main(out_dir: Path, runtime: RuntimeSettings) -> int:

@@ -104,8 +104,11 @@ async def ask(
         "completion_tokens": completion,
         "ttft_ms": round(first * 1e3, 1),
         "total_ms": round(done * 1e3, 1),
-        # Tokens after the first, over the time after the first: the decode rate.
-        "decode_tokens_per_s": round((completion - 1) / decode_s, 2) if completion > 1 else 0.0,
+        # Tokens after the first, over the time after the first: the decode rate. A reply
+        # that is only a tool call streams no text, so it has no such time (None).
+        "decode_tokens_per_s": (
+            round((completion - 1) / decode_s, 2) if completion > 1 and decode_s > 0 else None
+        ),
         **speech_flow(sentences),
     }
 
@@ -183,9 +186,9 @@ async def measure(config: dict[str, Any], progress: Callable[[str], None]) -> di
         await provider.aclose()
     results["tars_persona_cold_ttft_ms"] = cold["ttft_ms"]
     results["tars_persona_prompt_tokens"] = cold["prompt_tokens"]
-    results["short_system"] = _summary(short)
-    results["tars_persona"] = _summary(warm)
-    results["flow"] = _summary(flow)
+    results["short_system"] = summarize(short)
+    results["tars_persona"] = summarize(warm)
+    results["flow"] = summarize(flow)
     return results
 
 
@@ -200,13 +203,15 @@ async def stack_tools() -> list[ToolSchema]:
     return registry_schemas(build_registry(offered))
 
 
-def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Percentiles of the timed rows of one prompt set, the mean decode rate, and the rows."""
     first = [r["first_sentence_ms"] for r in rows if r["first_sentence_ms"] is not None]
+    rates = [r["decode_tokens_per_s"] for r in rows if r["decode_tokens_per_s"] is not None]
     return {
         "ttft_ms": percentiles([r["ttft_ms"] for r in rows]),
         "first_sentence_ms": percentiles(first),
         "max_gap_ms": max(r["max_gap_ms"] for r in rows),
-        "decode_tokens_per_s": round(sum(r["decode_tokens_per_s"] for r in rows) / len(rows), 2),
+        "decode_tokens_per_s": round(sum(rates) / len(rates), 2) if rates else None,
         "runs": rows,
     }
 

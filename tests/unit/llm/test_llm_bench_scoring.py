@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
 
 from tars.bench import llm_quality
-from tars.bench.llm_probe import speech_flow
+from tars.bench.llm_probe import ask, speech_flow, summarize
 from tars.bench.llm_quality import QUESTIONS, Question, passes
+from tars.services.llm.provider import (
+    CompletionParams,
+    Finished,
+    ToolCall,
+    ToolCallsReady,
+    Usage,
+)
 
 
 def test_thirty_questions_six_per_category() -> None:
@@ -57,3 +65,23 @@ def test_flow_gap_when_the_next_sentence_comes_late() -> None:
     # "Hi." plays 0.55-0.75 s; the next sentence is ready at 2.0 s and plays from 2.15 s.
     flow = speech_flow([(0.4, "Hi."), (2.0, "Later.")])
     assert flow["max_gap_ms"] == 1400.0
+
+
+class _ToolCallOnly:
+    """A provider whose reply is a tool call: tokens are generated, no text streams."""
+
+    async def stream(
+        self, messages: object, params: object, tools: object
+    ) -> AsyncIterator[ToolCallsReady | Finished]:
+        yield ToolCallsReady((ToolCall("c1", "move", {"action": "wave"}),))
+        yield Finished("tool_calls", Usage(prompt_tokens=40, completion_tokens=28), "fake")
+
+
+async def test_a_reply_that_is_only_a_tool_call_has_no_decode_rate() -> None:
+    row = await ask(_ToolCallOnly(), "system", "Wave.", CompletionParams("fake"))  # type: ignore[arg-type]
+    assert row["completion_tokens"] == 28
+    assert row["reply"] == ""
+    assert row["decode_tokens_per_s"] is None
+    text_row = {**row, "decode_tokens_per_s": 10.0, "first_sentence_ms": 100.0}
+    summary = summarize([row, text_row])
+    assert summary["decode_tokens_per_s"] == 10.0, "the tool call is not averaged in as zero"
