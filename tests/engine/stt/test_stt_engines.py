@@ -17,9 +17,9 @@ from tars.services.stt.filters import Candidate, FilterContext
 from tars.services.stt.models import assemble_base
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.transcriber import Transcript
-from tars.services.stt.turn import looks_complete
 from tars.services.stt.wer import corpus_wer, wer
 from tars.services.stt.whisper_engine import WhisperOptions, WhisperTranscriber
+from tars.text.finished import looks_complete
 
 pytestmark = pytest.mark.engine
 

@@ -105,10 +105,10 @@ def test_unknown_scores_skip_only_their_gates() -> None:
     assert rejected_by(dataclasses.replace(unknown, duration_s=0.2)) == "duration"
 
 
-def test_response_window_lowers_the_common_word_ratio() -> None:
+def test_speech_addressed_to_tars_lowers_the_common_word_ratio() -> None:
     answer = dataclasses.replace(WEAK, text="Paris obviously darling, my Francois friend")
     assert rejected_by(answer) == "common_words"
-    assert rejected_by(answer, FilterContext(now=100.0, in_response_window=True)) is None
+    assert rejected_by(answer, FilterContext(now=100.0, addressed=True)) is None
     allowed_words = Thresholds(common_words_extra=("paris", "obviously", "darling"))
     assert build_chain(allowed_words).check(answer, NOW) is None
 

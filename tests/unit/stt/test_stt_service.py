@@ -288,6 +288,26 @@ async def test_wake_phrase_alone_is_counted_not_published() -> None:
     assert seen.messages == []
 
 
+async def test_a_request_after_the_wake_word_may_have_unusual_words() -> None:
+    # Whisper doubted a name ("Romi-O"): weak evidence, so the text gates apply, and only
+    # two words in six are common ones. Right after a wake word that is a request.
+    misheard = "Okay Nabu, who wrote Romi-O and Juliet?"
+    weak = FixedTranscriber(misheard, scores=(0.3, 0.2, -0.9))
+    service, _ = make_service(weak)
+    async with stt_running(service) as (client, seen):
+        await client.publish(TOPIC_WAKE_EVENT, WakeEvent(type="wake", ts=1000.5, satellite="den"))
+        await send(client, "den", SPEECH, 1000.0)
+        final = (await seen.wait_for(on(TOPIC_STT_FINAL))).data
+    assert (final.text, final.heard_in) == ("who wrote Romi-O and Juliet?", "wake")
+    # Heard with no wake word (live mode), the same words are judged as likely noise.
+    unprompted = FixedTranscriber(misheard.removeprefix("Okay Nabu, "), scores=(0.3, 0.2, -0.9))
+    service, _ = make_service(unprompted, live=True)
+    async with stt_running(service) as (client, seen):
+        await send(client, "den", SPEECH, 1000.0)
+        rejected = (await seen.wait_for(on(TOPIC_STT_REJECTED))).data
+    assert (rejected.filter, rejected.heard_in) == ("common_words", "live")
+
+
 async def test_a_rejection_is_published_with_its_reason() -> None:
     weak = FixedTranscriber("Zxcv qwrt plmkn vbgh.", scores=(0.3, 0.5, -1.0))
     service, _ = make_service(weak, live=True)

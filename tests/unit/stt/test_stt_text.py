@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tars.services.stt.turn import EndOfTurnPolicy, looks_complete, partial_worth_publishing
+from tars.services.stt.turn import EndOfTurnPolicy, partial_worth_publishing
 from tars.services.stt.wer import corpus_wer, edit_distance, normalise_words, number_words, wer
+from tars.text.finished import looks_complete
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 At a pause both end-of-turn signals call finished (the ``open`` verdict: the voice sounds
 done and so do the words), stt still waits a little (``STT_TURN_OPEN_HANGOVER_MS``) before
-its final, in case the user goes on. The LLM need not wait with it: on that pause's partial
-the router sends the request already, marked ``preemptive``, and keeps what comes back. When
+its final, in case the user goes on; where they disagree (``unsure``) it waits longer
+(``STT_TURN_UNSURE_HANGOVER_MS``). The LLM need not wait with it: on that pause's partial,
+when its words read as a finished request, the router sends the request already, marked
+``preemptive``, and keeps what comes back. When
 the final arrives with the same words and the same history, the reply is adopted: what was
 kept is spoken at once and the rest streams as usual. Anything else (other words, a
 rejection, a wake word, a rule answer, no final within ``ROUTER_PREEMPT_HOLD_S``) cancels it,
@@ -20,15 +22,29 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from tars.contracts import llm
+from tars.contracts import llm, stt
 from tars.contracts.base import new_id
 from tars.services.router.core import RouterCore
+from tars.text.finished import looks_complete
 
 _LOGGER = logging.getLogger(__name__)
 
 _MAX_KEPT = 1024
 """Deltas kept for one preemptive request; past that it is no longer worth adopting."""
 _IDS_KEPT = 512
+
+
+def may_end_here(partial: stt.PartialTranscript, request: str) -> bool:
+    """Whether the turn may end at the pause of ``partial``, so answering it now is likely right.
+
+    ``request`` is its words without the wake phrase. An ``open`` pause reads as finished to
+    both signals; an ``unsure`` one only to one of them, so there the words must read as a
+    finished request (the voice may just have sounded hesitant). On an ``unsure`` pause the
+    final comes a whole second later: most of the answer can be ready by then.
+    """
+    if partial.turn == "open":
+        return True
+    return partial.turn == "unsure" and looks_complete(request)
 
 
 @dataclass

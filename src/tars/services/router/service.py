@@ -24,7 +24,7 @@ from tars.services.router.answers import RuleAnswers
 from tars.services.router.core import RouterCore
 from tars.services.router.llm_replies import LlmReplies, llm_request
 from tars.services.router.outputs import Outputs
-from tars.services.router.preempt import Preempted, Preemption
+from tars.services.router.preempt import Preempted, Preemption, may_end_here
 from tars.services.router.settings import RouterSettings, moved_variables, split_phrases
 from tars.services.router.state import Session
 from tars.text.commands import Rules
@@ -185,7 +185,7 @@ class RouterService:
         self._core.cancel_task(f"ack:{session.satellite}")
         session.extend_window(time.monotonic(), self.settings.speech_extend_s)
         request = self._wake.strip_leading(partial.text.strip())
-        utt_id = partial.utt_id if partial.turn == "open" else None
+        utt_id = partial.utt_id if may_end_here(partial, request) else None
         if utt_id and self._worth_preempting(session, partial, request):
             request_id = self._preemption.request_id(utt_id)
             early = llm_request(self._core, request_id, session.satellite, request, preemptive=True)

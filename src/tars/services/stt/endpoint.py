@@ -17,7 +17,7 @@ events:
 
 End of turn is smarter than a fixed hangover through `set_hangover_ms`. The
 intended recipe for the service: transcribe each ``pause`` partial at once; if
-its text reads as a finished request (`tars.services.stt.turn.looks_complete`),
+its text reads as a finished request (`tars.text.finished.looks_complete`),
 shorten the hangover of the current utterance; when the utterance then ends
 with the same ``speech_end_s`` as that partial, publish the partial's
 transcript as the final one instead of transcribing again. Interval partials

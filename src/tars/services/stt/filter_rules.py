@@ -175,7 +175,7 @@ class CommonWordRatio:
         """See class docstring."""
         tokens = normalise(candidate.text).split()
         ratio = sum(t in self.words for t in tokens) / len(tokens) if tokens else 0.0
-        limit = self.min_ratio_response if context.in_response_window else self.min_ratio
+        limit = self.min_ratio_response if context.addressed else self.min_ratio
         if ratio < limit:
             return f"common-word ratio {ratio:.2f} < {limit:.2f}"
         return None

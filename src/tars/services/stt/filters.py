@@ -107,8 +107,10 @@ class FilterContext:
 
     now: float
     """Current time on the caller's monotonic clock, in seconds."""
-    in_response_window: bool = False
-    """True right after TTS spoke, when a short answer is expected."""
+    addressed: bool = False
+    """The user was expected to speak to TARS: right after the wake word, or right after a
+    reply (a follow-up). Requests there carry names and unusual words ("who wrote Romeo and
+    Juliet", misheard as "Romi-O"), so the common-word gate is lowered."""
     tts_texts: tuple[str, ...] = ()
     """Texts TTS spoke recently (for echo suppression)."""
     published: tuple[tuple[str, float], ...] = ()

@@ -154,7 +154,7 @@ class Publisher:
         )
         context = FilterContext(
             now=now,
-            in_response_window=heard.heard_in == "followup",
+            addressed=heard.heard_in in ("wake", "followup"),
             tts_texts=self._tts_texts.texts(now),
             published=stream.published.snapshot(now),
         )

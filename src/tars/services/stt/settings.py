@@ -136,7 +136,7 @@ class SttSettings(OwnershipSettings):
     dict_match_min_ratio: float = Field(default=0.40, ge=0, le=1)
     """Lowest fraction of common words (0-1)."""
     dict_match_min_ratio_response: float = Field(default=0.05, ge=0, le=1)
-    """Lowest fraction of common words inside a response window (0-1)."""
+    """Lowest fraction of common words right after the wake word or a reply (0-1)."""
     common_words_extra: CommaList = ()
     """Extra common words, comma-separated."""
     no_speech_max: float = Field(default=0.6, ge=0, le=1)

@@ -11,42 +11,11 @@ Whisper punctuates a half sentence as if it were whole.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from tars.contracts.stt import TurnVerdict
-
-# Words a request does not end on: articles, prepositions, conjunctions,
-# possessives and auxiliaries. Whisper often adds a full stop to a partial even
-# when the speaker is mid-sentence, so punctuation alone is not enough.
-_CONTINUATION_TEXT = """
-a an the and or but so because if than then to for of in on at by with from into onto
-about as my your his her its our their this that these those is are was were be been
-am do does did can could will would should shall may might must have has had please
-what which who whom whose where when why how set turn play tell give make let
-"""
-_CONTINUATION_WORDS = frozenset(_CONTINUATION_TEXT.split())
-_WORD = re.compile(r"[a-z0-9']+")
-_FINAL_PUNCTUATION = (".", "?", "!")
-
-
-def looks_complete(text: str) -> bool:
-    """Guess whether a transcript is a finished request.
-
-    Args:
-        text: A partial transcript as the transcriber returned it.
-
-    Returns:
-        True when it ends with sentence-final punctuation (not an ellipsis) and its
-        last word is not one a sentence continues after.
-    """
-    stripped = text.strip()
-    if not stripped.endswith(_FINAL_PUNCTUATION) or stripped.endswith(("...", "\u2026")):
-        return False
-    words = _WORD.findall(stripped.lower())
-    return bool(words) and words[-1] not in _CONTINUATION_WORDS
-
+from tars.text.finished import looks_complete
 
 EndOfTurnMode = Literal["model", "punctuation", "fixed"]
 """How the end of a turn is decided (``STT_END_OF_TURN``)."""
