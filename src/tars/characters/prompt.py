@@ -14,9 +14,15 @@ from tars.characters.model import CharacterData
 
 SPOKEN_STYLE_RULE = (
     "Your replies are spoken aloud by a text-to-speech voice: answer in one or two short "
-    "sentences of plain words. No markdown, lists, headings, code, emoji or URLs."
+    "sentences of plain words, the first one only a few words long. No markdown, lists, "
+    "headings, code, emoji or URLs."
 )
-"""Closing instruction appended to every system prompt."""
+"""Closing instruction appended to every system prompt.
+
+The first sentence is asked to be short because speech starts only when it is complete: on
+a small CPU each of its words is ~60-100 ms more before the listener hears anything. Worded
+so that the 30 quality questions of ``tars bench llm`` score no worse (wordings that asked
+for "the answer itself first" lost refusals and arithmetic)."""
 
 _LEVELS = ((20, "very low"), (40, "low"), (60, "moderate"), (80, "high"))
 
