@@ -1,7 +1,7 @@
 """Whether a transcript reads as a finished request, shared by stt and router.
 
-stt votes with it at every pause (with the turn model); the router asks it before it starts
-the LLM on a pause the two signals disagree on.
+stt votes with it at every pause (with the turn model); the router asks whether a pause the
+two signals disagree on stopped mid-sentence before it starts the LLM there.
 """
 
 from __future__ import annotations
@@ -32,8 +32,18 @@ def looks_complete(text: str) -> bool:
         True when it ends with sentence-final punctuation (not an ellipsis) and its
         last word is not one a sentence continues after.
     """
+    return text.strip().endswith(_FINAL_PUNCTUATION) and not ends_unfinished(text)
+
+
+def ends_unfinished(text: str) -> bool:
+    """Whether a transcript visibly stops mid-sentence, whatever its punctuation.
+
+    True when it has no words, ends with an ellipsis, or its last word is one a sentence
+    continues after ("set a timer for", "what is the"). Whisper leaves the final
+    punctuation off many finished requests, so its absence alone proves nothing here.
+    """
     stripped = text.strip()
-    if not stripped.endswith(_FINAL_PUNCTUATION) or stripped.endswith(("...", "\u2026")):
-        return False
+    if stripped.endswith(("...", "\u2026")):
+        return True
     words = _WORD.findall(stripped.lower())
-    return bool(words) and words[-1] not in _CONTINUATION_WORDS
+    return not words or words[-1] in _CONTINUATION_WORDS

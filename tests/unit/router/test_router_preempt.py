@@ -127,21 +127,22 @@ async def test_rules_and_unfinished_pauses_ask_nothing_early() -> None:
     assert peer.of(llm.TOPIC_LLM_REQUEST) == []
 
 
-async def test_an_unsure_pause_asks_early_only_when_the_words_read_finished() -> None:
+async def test_an_unsure_pause_asks_early_unless_the_words_stop_mid_sentence() -> None:
+    question = "who wrote Romeo and Juliet"  # no full stop: the voice sounded done
     async with router_running() as (_, peer):
         await peer.wake()
-        # The voice sounded done, the words do not: the user is likely to go on.
-        await peer.partial("What is the capital of", utt_id="u1", turn="unsure")
-        # The words read finished, the voice sounded hesitant: worth starting on.
-        await peer.partial(QUESTION, utt_id="u1", turn="unsure")
+        # The voice sounded done, the words stop mid-sentence: the user is likely to go on.
+        await peer.partial("who wrote Romeo and", utt_id="u1", turn="unsure")
+        # Nothing says the words go on: worth starting on.
+        await peer.partial(question, utt_id="u1", turn="unsure")
         early = await peer.wait_for(llm.TOPIC_LLM_REQUEST, _early)
-        await peer.delta(early.id, "Paris.", done=True)
-        await peer.response(early.id, reply="Paris.")
-        await peer.final(QUESTION, utt_id="u1", heard_in="wake")
+        await peer.delta(early.id, "Shakespeare.", done=True)
+        await peer.response(early.id, reply="Shakespeare.")
+        await peer.final(question, utt_id="u1", heard_in="wake")
         said = await peer.wait_for(tts.TOPIC_TTS_SAY)
-    assert (early.id, early.text) == ("u1", QUESTION)
-    assert [r.text for r in peer.of(llm.TOPIC_LLM_REQUEST)] == [QUESTION]
-    assert (said.utt_id, said.text) == ("u1", "Paris.")
+    assert (early.id, early.text) == ("u1", question)
+    assert [r.text for r in peer.of(llm.TOPIC_LLM_REQUEST)] == [question]
+    assert (said.utt_id, said.text) == ("u1", "Shakespeare.")
 
 
 async def test_preemption_can_be_turned_off() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from tars.services.stt.turn import EndOfTurnPolicy, partial_worth_publishing
 from tars.services.stt.wer import corpus_wer, edit_distance, normalise_words, number_words, wer
-from tars.text.finished import looks_complete
+from tars.text.finished import ends_unfinished, looks_complete
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,21 @@ from tars.text.finished import looks_complete
 )
 def test_looks_complete(text: str, complete: bool) -> None:
     assert looks_complete(text) is complete
+
+
+@pytest.mark.parametrize(
+    ("text", "unfinished"),
+    [
+        ("who wrote Romeo and Juliet", False),  # Whisper left the full stop off
+        ("What is the capital of France?", False),
+        ("what is the capital of", True),
+        ("Set a timer for.", True),
+        ("Tell me about...", True),
+        ("", True),
+    ],
+)
+def test_ends_unfinished_ignores_a_missing_full_stop(text: str, unfinished: bool) -> None:
+    assert ends_unfinished(text) is unfinished
 
 
 def test_model_policy_needs_every_signal_to_end_early() -> None:

@@ -4,14 +4,13 @@ At a pause both end-of-turn signals call finished (the ``open`` verdict: the voi
 done and so do the words), stt still waits a little (``STT_TURN_OPEN_HANGOVER_MS``) before
 its final, in case the user goes on; where they disagree (``unsure``) it waits longer
 (``STT_TURN_UNSURE_HANGOVER_MS``). The LLM need not wait with it: on that pause's partial,
-when its words read as a finished request, the router sends the request already, marked
-``preemptive``, and keeps what comes back. When
-the final arrives with the same words and the same history, the reply is adopted: what was
-kept is spoken at once and the rest streams as usual. Anything else (other words, a
-rejection, a wake word, a rule answer, no final within ``ROUTER_PREEMPT_HOLD_S``) cancels it,
-and nothing of it is ever spoken or remembered. A preemptive request runs no tools: the llm
-service ends it with ``tool_deferred`` and the router asks again, normally, once the turn is
-over.
+unless its words stop mid-sentence, the router sends the request already, marked
+``preemptive``, and keeps what comes back. When the final arrives with the same words and
+the same history, the reply is adopted: what was kept is spoken at once and the rest
+streams as usual. Anything else (other words, a rejection, a wake word, a rule answer, no
+final within ``ROUTER_PREEMPT_HOLD_S``) cancels it, and nothing of it is ever spoken or
+remembered. A preemptive request runs no tools: the llm service ends it with
+``tool_deferred`` and the router asks again, normally, once the turn is over.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from tars.contracts import llm, stt
 from tars.contracts.base import new_id
 from tars.services.router.core import RouterCore
-from tars.text.finished import looks_complete
+from tars.text.finished import ends_unfinished
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,13 +37,15 @@ def may_end_here(partial: stt.PartialTranscript, request: str) -> bool:
     """Whether the turn may end at the pause of ``partial``, so answering it now is likely right.
 
     ``request`` is its words without the wake phrase. An ``open`` pause reads as finished to
-    both signals; an ``unsure`` one only to one of them, so there the words must read as a
-    finished request (the voice may just have sounded hesitant). On an ``unsure`` pause the
-    final comes a whole second later: most of the answer can be ready by then.
+    both signals; an ``unsure`` one only to one of them, so there the words must not stop
+    mid-sentence ("what is the capital of"); a missing full stop is no sign, Whisper often
+    leaves it off. On an ``unsure`` pause the final comes a whole second later: most of the
+    answer can be ready by then, and a request the user goes on with is cancelled at their
+    next words.
     """
     if partial.turn == "open":
         return True
-    return partial.turn == "unsure" and looks_complete(request)
+    return partial.turn == "unsure" and not ends_unfinished(request)
 
 
 @dataclass

@@ -75,8 +75,8 @@ class RouterSettings(TarsSettings):
     llm_use_rag: bool | None = None
     """Ask the LLM to retrieve memories (unset: the llm service default)."""
     preempt_llm: bool = True
-    """Ask the LLM already at a pause that may end the turn (its words read finished), before
-    stt's final; the reply is kept when the final says the same and cancelled when the user
+    """Ask the LLM already at a pause that may end the turn (its words do not stop
+    mid-sentence), before stt's final; the reply is kept when the final says the same and cancelled when the user
     goes on."""
     llm_prefill: bool = True
     """After each remembered turn, have the LLM read the history while nobody waits
