@@ -76,8 +76,8 @@ class RouterSettings(TarsSettings):
     """Ask the LLM to retrieve memories (unset: the llm service default)."""
     preempt_llm: bool = True
     """Ask the LLM already at a pause that may end the turn (its words do not stop
-    mid-sentence), before stt's final; the reply is kept when the final says the same and cancelled when the user
-    goes on."""
+    mid-sentence), before stt's final; the reply is kept when the final says the same and
+    cancelled when the user goes on."""
     llm_prefill: bool = True
     """After each remembered turn, have the LLM read the history while nobody waits
     (``llm/prefill``), so the next question reads only its own words."""
