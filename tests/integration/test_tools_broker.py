@@ -226,11 +226,19 @@ async def test_a_failed_in_process_server_is_restarted_and_its_tools_leave_and_r
             lambda m: not m.data.ok and "server movement down" in (m.data.event or ""), 20
         )
         assert "movement server crashed" in (down.data.err or "")
-        await seen.registry.wait_for(lambda m: not tool_names(m), since=since)
+        gone = await seen.registry.wait_for(lambda m: not tool_names(m), since=since)
+        # Both waits start after the crash: the start-up "up", or a registry published just
+        # before the crash, would match at once and the call would race the restart.
         await seen.health.wait_for(
-            lambda m: m.data.ok and "server movement up" in (m.data.event or ""), 30
+            lambda m: m.data.ok and "server movement up" in (m.data.event or ""),
+            30,
+            seen.health.messages.index(down) + 1,
         )
-        await seen.registry.wait_for(lambda m: "mcp__movement__move" in tool_names(m), 30, since)
+        await seen.registry.wait_for(
+            lambda m: "mcp__movement__move" in tool_names(m),
+            30,
+            seen.registry.messages.index(gone) + 1,
+        )
         request = ToolCallRequest(
             call_id="after", name="mcp__movement__stop_movement", arguments={}
         )
