@@ -39,7 +39,11 @@ LLM_QUESTIONS: tuple[Question, ...] = (
     Question("general", "what is the largest ocean on Earth", (("pacific",),)),
     Question("general", "what is the opposite of hot", (("cold",),)),
     Question("arithmetic", "what is seven times eight", (("56", "fifty-six", "fifty six"),)),
-    Question("general", "name a fruit that is yellow", (("banana", "lemon", "pineapple"),)),
+    Question(
+        "general",
+        "name a fruit that is yellow",
+        (("banana", "bananas", "lemon", "lemons", "pineapple", "pineapples"),),
+    ),
 )
 """Short spoken questions no rule answers, with the keywords a right answer contains."""
 GAP_MS = 300.0
