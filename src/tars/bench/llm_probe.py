@@ -168,20 +168,12 @@ async def measure(config: dict[str, Any], progress: Callable[[str], None]) -> di
         results["rss_after_runs_mib"] = rss_mib()
         if config.get("quality"):
             progress(f"{len(llm_quality.QUESTIONS)} quality questions")
-            replies = [
-                (await ask(provider, persona, q.text, params))["reply"]
-                for q in llm_quality.QUESTIONS
-            ]
-            results["quality"] = llm_quality.score(replies)
+            results["quality"] = await _quality(provider, persona, params)
             # The stack offers the built-in tools with every request (~700 more tokens of
             # system prompt): the same questions as the running stack asks them.
             tools = await stack_tools()
             progress(f"{len(llm_quality.QUESTIONS)} quality questions with {len(tools)} tools")
-            replies = [
-                (await ask(provider, persona, q.text, params, tools))["reply"]
-                for q in llm_quality.QUESTIONS
-            ]
-            results["quality_with_tools"] = llm_quality.score(replies)
+            results["quality_with_tools"] = await _quality(provider, persona, params, tools)
     finally:
         await provider.aclose()
     results["tars_persona_cold_ttft_ms"] = cold["ttft_ms"]
@@ -190,6 +182,20 @@ async def measure(config: dict[str, Any], progress: Callable[[str], None]) -> di
     results["tars_persona"] = summarize(warm)
     results["flow"] = summarize(flow)
     return results
+
+
+async def _quality(
+    provider: EmbeddedProvider,
+    persona: str,
+    params: CompletionParams,
+    tools: Sequence[ToolSchema] = (),
+) -> dict[str, object]:
+    """The 30 quality questions asked one by one, scored."""
+    replies = [
+        (await ask(provider, persona, q.text, params, tools))["reply"]
+        for q in llm_quality.QUESTIONS
+    ]
+    return llm_quality.score(replies)
 
 
 async def stack_tools() -> list[ToolSchema]:
