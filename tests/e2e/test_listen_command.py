@@ -52,6 +52,6 @@ def test_listen_answers_a_spoken_request_with_a_reply_wav(tmp_path: Path) -> Non
     heard = transcribe(reply).lower()
     print(f"reply heard as: {heard!r}")
     # A rule answer that does not depend on the clock, so Whisper's hearing of it does not
-    # change with the time of day.
-    assert "timer" in heard
-    assert re.search(r"\b(five|5)\b", heard), heard
+    # change with the time of day. tiny.en hears Piper's "timer" as "time or" now and then
+    # (Piper's voice varies from call to call): the words are checked, not its spelling.
+    assert re.search(r"\btime\s?(r|or)\b set for (five|5) minutes", heard), heard
