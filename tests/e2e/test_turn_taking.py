@@ -394,7 +394,10 @@ async def test_continuation_after_a_premature_final_is_answered_once(
             premature = await seen.wait(TOPIC_STT_FINAL)
             first_id = premature.utt_id
             continuation = await seen.wait(TOPIC_STT_CONTINUATION)
-            cancel = await seen.wait(TOPIC_LLM_CANCEL, lambda d: d.id == first_id)
+            # The first reply's request: the last one asked for the first half (a request
+            # sent at an earlier pause of it was superseded, under the utterance id).
+            asked = [r for r in seen.on(TOPIC_LLM_REQUEST) if r.id.startswith(first_id)]
+            cancel = await seen.wait(TOPIC_LLM_CANCEL, lambda d: d.id == asked[-1].id)
             stop = await seen.wait(
                 TOPIC_TTS_CONTROL, lambda d: d.action == "stop" and d.id == first_id
             )
@@ -416,8 +419,9 @@ async def test_continuation_after_a_premature_final_is_answered_once(
         ]
         first_requests = [r for r in server.requests if not holds(r.user_text, SECOND_HALF)]
         whole_requests = [r for r in server.requests if holds(r.user_text, SECOND_HALF)]
-        if first_requests:  # the llm service had started it: the server saw the hang-up
-            await asyncio.wait_for(first_requests[0].closed_early.wait(), 10)
+        for request in first_requests:  # the server saw each one hang up
+            await asyncio.wait_for(request.closed_early.wait(), 10)
+        cancelled = {c.id for c in seen.on(TOPIC_LLM_CANCEL)}
     print(
         f"  premature final {premature.text!r} (p_done={premature.turn_complete}), "
         f"continued after {continuation.gap_s:.2f} s; whole {whole.text!r}; "
@@ -432,7 +436,8 @@ async def test_continuation_after_a_premature_final_is_answered_once(
     assert [f.utt_id for f in finals] == [first_id, whole.utt_id]
     assert len(whole_requests) == 1, [r.user_text for r in server.requests]
     assert whole_requests[0].completed.is_set()
-    assert len(first_requests) <= 1
+    assert all(r.id in cancelled for r in asked), "every request for the first half is cancelled"
+    assert len(first_requests) <= len(asked)
     assert say.text == WHOLE_REPLY
     assert end.reason is None, "the answer plays to its end"
     assert whole_audio > 1.0

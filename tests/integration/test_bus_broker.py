@@ -282,8 +282,9 @@ async def test_broker_restart_reconnects_resubscribes_and_republishes_health(
             await bus.publish(tts.TOPIC_TTS_SAY, tts.TtsSay(text="after", utt_id="a"))
             await statuses.wait_for(lambda m: m.data.utt_id == "a", timeout_s=20)
             # The control connection (no Last-Will, its own loop) is back and subscribed too.
-            await bus.publish(tts.TOPIC_TTS_CONTROL, tts.TtsControl(action="stop", id="c-a"))
-            await statuses.wait_for(lambda m: m.data.utt_id == "c-a", timeout_s=20)
+            # It reconnects on its own schedule and every connection starts a clean session,
+            # so a stop sent before it resubscribed is not delivered: ask again.
+            await _control_answered(bus, statuses, "c-a", attempts=10)
             # The "during" message reached the broker; whether tts gets it depends on tts
             # having resubscribed first: every connection starts a clean session.
             assert bus.metrics.count("disconnects") >= 1
@@ -325,3 +326,15 @@ async def test_a_one_megabyte_say_is_refused_and_the_service_keeps_answering(
     assert len(refusals) == 1
     assert "1000" in refusals[0]  # the size...
     assert len(refusals[0]) < 1000  # ...and only a short excerpt
+
+
+async def _control_answered(bus: MqttBus, statuses: Collector, utt_id: str, attempts: int) -> None:
+    """Send a stop until the peer's control connection answers it (2 s per try)."""
+    for _ in range(attempts):
+        await bus.publish(tts.TOPIC_TTS_CONTROL, tts.TtsControl(action="stop", id=utt_id))
+        try:
+            await statuses.wait_for(lambda m: m.data.utt_id == utt_id, timeout_s=2)
+            return
+        except TimeoutError:
+            continue
+    raise AssertionError(f"the control connection never answered in {attempts} tries")
