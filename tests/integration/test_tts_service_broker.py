@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from tests.support.broker import TestBroker, running
+from tests.support.voice import load_piper
 
 from tars.audio.pcm import Int16Array, bytes_to_int16, int16_to_float, resample
 from tars.contracts.audio import tts_audio_topic
@@ -47,9 +48,7 @@ class LongVoice:
 
 @pytest.fixture(scope="session")
 def piper_voice() -> PiperSynthesizer:
-    voice = PiperSynthesizer()
-    list(voice.synthesize("Warm up."))  # the first ONNX run allocates
-    return voice
+    return load_piper()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from tars.services.stt.factory import build_turn_model
 from tars.services.stt.settings import SttSettings
 from tars.services.stt.turn_model import TurnModel
 from tars.services.stt.whisper_engine import WhisperOptions, WhisperTranscriber
-from tars.services.tts.synth import PiperSynthesizer
+from tars.services.tts.synth import PiperOptions, PiperSynthesizer
 
 FRAME_MS = 20
 """Microphone frame length, as the mic service publishes."""
@@ -52,8 +52,13 @@ def load_turn_model() -> TurnModel | None:
 
 
 def load_piper() -> PiperSynthesizer:
-    """The bundled Piper voice, warmed up (the first ONNX run allocates)."""
-    voice = PiperSynthesizer()
+    """The bundled Piper voice without random variation, warmed up (the first ONNX run allocates).
+
+    Piper's default voice samples noise, so each call says a text a little differently and a
+    test would hear a new input on every run (a rare mishearing became a rare failure). With
+    no noise a text always makes the same audio, and a test passes or fails the same way.
+    """
+    voice = PiperSynthesizer(options=PiperOptions(noise_scale=0.0, noise_w_scale=0.0))
     list(voice.synthesize("Warm up."))
     return voice
 

@@ -58,16 +58,12 @@ def _piper_voice() -> Any:
 
 
 def piper(text: str) -> Int16Array:
-    """Speak ``text`` with the bundled Piper voice and return 16 kHz samples."""
-    voice = _piper_voice()
-    parts: list[Int16Array] = []
-    rate = SAMPLE_RATE
-    for chunk in voice.synthesize(text):
-        rate = chunk.sample_rate
-        parts.append(chunk.audio_int16_array.astype(np.int16))
-    if not parts:
-        return silence(0.0)
-    return resample(np.concatenate(parts), rate, SAMPLE_RATE)
+    """Speak ``text`` with the bundled Piper voice and return 16 kHz samples.
+
+    The voice is steady (Piper's noise off): a text always makes the same samples, so a test
+    or a benchmark hears the same input on every run. :func:`piper_styled` gives variants.
+    """
+    return piper_styled(text, noise_scale=0.0, noise_w_scale=0.0)
 
 
 def utterance(*pieces: Int16Array, gap_s: float = 0.4, pad_s: float = 0.5) -> Int16Array:
@@ -102,7 +98,10 @@ def espeak_ssml(markup: str, voice: str = "en-us", words_per_minute: int = 160) 
 
 
 def piper_styled(
-    text: str, length_scale: float = 1.0, noise_scale: float | None = None
+    text: str,
+    length_scale: float = 1.0,
+    noise_scale: float | None = None,
+    noise_w_scale: float | None = None,
 ) -> Int16Array:
     """Speak ``text`` with the bundled Piper voice at another pace or variability, 16 kHz.
 
@@ -110,10 +109,13 @@ def piper_styled(
         text: What to say.
         length_scale: Duration factor (above 1 speaks slower, below 1 faster).
         noise_scale: Variability of the voice (None: the voice's own default).
+        noise_w_scale: Variability of phoneme durations (None: the voice's own default).
     """
     from piper import SynthesisConfig
 
-    config = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale)
+    config = SynthesisConfig(
+        length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w_scale
+    )
     parts: list[Int16Array] = []
     rate = SAMPLE_RATE
     for chunk in _piper_voice().synthesize(text, syn_config=config):

@@ -165,6 +165,14 @@ def test_length_scale_slows_speech(piper: PiperSynthesizer) -> None:
     assert slow_s > 1.2 * normal_s
 
 
+def test_steady_voice_says_a_text_the_same_way_every_time(piper: PiperSynthesizer) -> None:
+    steady = PiperSynthesizer(options=PiperOptions(noise_scale=0.0, noise_w_scale=0.0))
+    first, second = (np.concatenate(list(steady.synthesize("What time is it?"))) for _ in "ab")
+    assert first.size > 0.5 * steady.sample_rate
+    assert np.array_equal(first, second)
+    assert steady.voice_id != piper.voice_id  # the phrase cache keeps the two apart
+
+
 def test_default_settings_load_piper() -> None:
     engine = load_synthesizer(TtsSettings(engine="piper"))
     assert isinstance(engine, PiperSynthesizer)

@@ -104,4 +104,4 @@ def test_custom_voice_path_is_passed_to_piper(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(synth, "PiperSynthesizer", fake_piper)
     engine: object = load_synthesizer(TtsSettings(voice_path="/voices/tars.onnx", length_scale=1.1))
     assert engine is sentinel
-    assert seen == [(Path("/voices/tars.onnx"), synth.PiperOptions(1.1, None))]
+    assert seen == [(Path("/voices/tars.onnx"), synth.PiperOptions(1.1, None, None, None))]

@@ -27,6 +27,11 @@ class TtsSettings(TarsSettings):
     """Piper phoneme duration factor (unitless, <1 faster); unset = the voice's own (1.0)."""
     speaker_id: int | None = Field(default=None, ge=0)
     """Piper speaker index for multi-speaker voices; unset = the voice default."""
+    noise_scale: float | None = Field(default=None, ge=0.0, le=2.0)
+    """Piper voice variability (unitless; 0 with noise_w_scale 0 = the same audio for the same
+    text every time); unset = the voice's own (0.667 for the bundled voice)."""
+    noise_w_scale: float | None = Field(default=None, ge=0.0, le=2.0)
+    """Piper phoneme duration variability (unitless); unset = the voice's own (0.8)."""
     espeak_voice: str = "en-us"
     """espeak-ng voice name for the fallback engine."""
     espeak_wpm: int = Field(default=175, ge=80, le=450)

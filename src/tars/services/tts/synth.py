@@ -26,6 +26,10 @@ from tars.text.sentences import split_sentences
 
 _LOGGER = logging.getLogger(__name__)
 
+_PHONEMISER_LOCK = threading.Lock()
+"""Piper's phonemiser wraps the espeak-ng C library, whose state is global to the process:
+one sentence at a time across threads (two satellites speaking at once) and voices."""
+
 _ESPEAK_TIMEOUT_S = 30.0
 """Upper bound for one espeak-ng call (one sentence), in seconds."""
 
@@ -68,6 +72,10 @@ class PiperOptions:
     """Phoneme duration factor (below 1 speaks faster, above 1 slower)."""
     speaker_id: int | None = None
     """Speaker index for multi-speaker voices."""
+    noise_scale: float | None = None
+    """Variability of the voice (0: no random variation)."""
+    noise_w_scale: float | None = None
+    """Variability of phoneme durations (0 with ``noise_scale`` 0: the same audio every time)."""
 
 
 class PiperSynthesizer:
@@ -100,12 +108,12 @@ class PiperSynthesizer:
         self._voice: Any = PiperVoice.load(model, config)
         self._voice.session = _ShrinkingSession(self._voice.session)
         self._config: Any = SynthesisConfig(
-            length_scale=self._options.length_scale, speaker_id=self._options.speaker_id
+            length_scale=self._options.length_scale,
+            speaker_id=self._options.speaker_id,
+            noise_scale=self._options.noise_scale,
+            noise_w_scale=self._options.noise_w_scale,
         )
         self._name = model.stem
-        # Piper's phonemiser wraps the espeak-ng C library, whose state is global: one
-        # sentence at a time across threads (two satellites speaking at once).
-        self._lock = threading.Lock()
 
     @property
     def sample_rate(self) -> int:
@@ -116,13 +124,16 @@ class PiperSynthesizer:
     def voice_id(self) -> str:
         """Voice file name plus the options that change the sound."""
         opts = self._options
-        return f"piper:{self._name}:{opts.length_scale}:{opts.speaker_id}"
+        return (
+            f"piper:{self._name}:{opts.length_scale}:{opts.speaker_id}"
+            f":{opts.noise_scale}:{opts.noise_w_scale}"
+        )
 
     def synthesize(self, text: str) -> Iterator[Int16Array]:
         """Yield one chunk per sentence (Piper splits sentences with its phonemiser)."""
         chunks = iter(self._voice.synthesize(text, syn_config=self._config))
         while True:
-            with self._lock:
+            with _PHONEMISER_LOCK:
                 chunk = next(chunks, None)
             if chunk is None:
                 return
@@ -246,7 +257,12 @@ def load_synthesizer(settings: TtsSettings) -> Synthesizer:
     """
     if settings.engine == "espeak":
         return _espeak(settings)
-    options = PiperOptions(length_scale=settings.length_scale, speaker_id=settings.speaker_id)
+    options = PiperOptions(
+        length_scale=settings.length_scale,
+        speaker_id=settings.speaker_id,
+        noise_scale=settings.noise_scale,
+        noise_w_scale=settings.noise_w_scale,
+    )
     voice = Path(settings.voice_path) if settings.voice_path else None
     try:
         return PiperSynthesizer(voice, options=options)
