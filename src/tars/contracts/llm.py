@@ -107,11 +107,15 @@ class LLMPrefill(Payload):
     """Read a conversation's prompt ahead of its next request; nothing is answered.
 
     An embedded model keeps the prompt it read last (its prefix cache), so reading the
-    history while nobody waits leaves the next request only its question to read. Remote
-    providers ignore it.
+    history while nobody waits leaves the next request only its question to read, and
+    reading the start of the question while the user is still saying it leaves only its last
+    words. Remote providers ignore it.
     """
 
     conversation_history: list[ConversationMessage]
     """The history the next request will carry, oldest first."""
     satellite: SatelliteId | None = None
     """Satellite the conversation happens on."""
+    question: str | None = Field(default=None, max_length=MAX_REQUEST_CHARS)
+    """The start of the question the user is saying (a partial transcript), read after the
+    history so the request reads only the words that follow it; None: the history alone."""

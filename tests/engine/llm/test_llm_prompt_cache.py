@@ -172,3 +172,32 @@ async def test_a_history_prefill_leaves_the_next_request_its_question_alone(
     print(f"\nnext request read {read_without} tokens without a prefill, {read_with} after one")
     assert prefills == 1
     assert read_with < read_without - 10, (read_with, read_without)
+
+
+@pytest.mark.broker
+async def test_a_question_read_ahead_leaves_the_request_its_last_words(
+    mqtt_broker: TestBroker, smollm2: LlamaCppModel, tmp_path: Path
+) -> None:
+    # While the user is still speaking, the router sends the question heard so far: at the
+    # pause the request reads only the words after it and the prompt's tail.
+    settings = LlmSettings(provider="embedded", temperature=0.0, max_tokens=12, data_dir=tmp_path)
+    service = LlmService(settings, provider=EmbeddedProvider(lambda: smollm2))
+    async with llm_running(mqtt_broker, settings, service) as (llm, client):
+        metrics = llm.bus.metrics
+        history = _pair("Name a colour.", await _answer(client, "Name a colour.", []))
+        await client.bus.publish(TOPIC_LLM_PREFILL, LLMPrefill(conversation_history=history))
+        before = metrics.count("prompt_tokens_read")
+        fruit = "Name a fruit that is yellow and sweet."
+        history += _pair(fruit, await _answer(client, fruit, history))
+        read_without = metrics.count("prompt_tokens_read") - before
+        started = LLMPrefill(conversation_history=history, question="Name an animal that lives in")
+        await client.bus.publish(TOPIC_LLM_PREFILL, started)
+        before = metrics.count("prompt_tokens_read")
+        await _answer(client, "Name an animal that lives in the sea.", history)
+        read_with = metrics.count("prompt_tokens_read") - before
+        question_reads = metrics.count("question_prefills")
+    print(
+        f"\nrequest read {read_without} tokens after a history read, {read_with} after a question"
+    )
+    assert question_reads == 1
+    assert read_with <= read_without - 5, (read_with, read_without)

@@ -217,3 +217,34 @@ async def test_the_history_is_read_ahead_only_once_the_reply_has_played() -> Non
         "What time is it?",
         "It is 3:15 PM.",
     ]
+
+
+async def test_the_start_of_a_question_is_read_ahead_while_the_user_speaks() -> None:
+    async with router_running() as (_, peer):
+        await peer.wake()
+        await peer.partial("What", utt_id="u1")  # one word: not worth a read
+        await peer.partial("What is the capital", utt_id="u1")
+        await peer.partial("What is the capital", utt_id="u1")  # nothing new to read
+        await peer.partial("What is the capital of", utt_id="u1", turn="incomplete")
+        await peer.partial(QUESTION, utt_id="u1", turn="open")
+        early = await peer.wait_for(llm.TOPIC_LLM_REQUEST, _early)
+    reads = peer.of(llm.TOPIC_LLM_PREFILL)
+    assert [r.question for r in reads] == ["What is the capital", "What is the capital of"]
+    assert all(r.satellite == "local" and r.conversation_history == [] for r in reads)
+    assert early.text == QUESTION
+
+
+async def test_no_read_ahead_of_a_rule_command_or_when_turned_off() -> None:
+    async with router_running() as (_, peer):
+        await peer.wake()
+        await peer.partial("What time is it", utt_id="u1")  # a rule answers it
+        await peer.partial("Tell me a joke", utt_id="u2")
+        read = await peer.wait_for(llm.TOPIC_LLM_PREFILL)
+    async with router_running(llm_prefill=False) as (_, off):
+        await off.wake()
+        await off.partial("Tell me a joke", utt_id="u1")
+        await off.partial("Tell me a joke about robots.", utt_id="u1", turn="open")
+        await off.wait_for(llm.TOPIC_LLM_REQUEST, _early)  # the partials were taken
+    assert read.question == "Tell me a joke"
+    assert len(peer.of(llm.TOPIC_LLM_PREFILL)) == 1
+    assert off.of(llm.TOPIC_LLM_PREFILL) == []

@@ -19,6 +19,10 @@ from tars.text.finished import ends_unfinished, looks_complete
         ("Set a timer for...", False),
         ("Turn on the", False),
         ("what time is it", False),
+        ("How many legs does a spider have?", True),  # the question closes on "have"
+        ("Do you know what day it is?", True),
+        ("My name is.", False),
+        ("How old is?", False),
         ("", False),
         ("?", False),
     ],
@@ -35,6 +39,11 @@ def test_looks_complete(text: str, complete: bool) -> None:
         ("what is the capital of", True),
         ("Set a timer for.", True),
         ("Tell me about...", True),
+        ("how many legs does a spider have", False),
+        ("what time is", True),  # right after the opener: "...it" comes next
+        ("can you tell me if it is", True),  # the "if" clause is still open
+        ("I think the answer is", True),  # no question to close
+        ("what will it be", True),  # "be" rarely ends a question
         ("", True),
     ],
 )

@@ -200,13 +200,16 @@ class LlmService:
             self._persona.system_prompt(None),
             [],
             history_messages(prefill.conversation_history),
-            "Hello.",  # stands for the next question: only what comes before it is kept
+            # The question's start, or a stand-in for the next question: the request shares
+            # the prompt up to where they differ, and that much is read now.
+            prefill.question or "Hello.",
             ctx_window=self._settings.context_window(),
             max_tokens=self._defaults.max_tokens,
             rag_max_tokens=self._settings.rag_max_tokens,
         )
-        self.bus.metrics.inc("history_prefills")
-        self._prefill.history(messages, self._tool_set())
+        self.bus.metrics.inc("question_prefills" if prefill.question else "history_prefills")
+        what = "question start" if prefill.question else "history"
+        self._prefill.history(messages, self._tool_set(), what=what)
 
     async def _on_tool_result(self, message: Message) -> None:
         result: ToolCallResult = message.data

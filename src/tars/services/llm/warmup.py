@@ -9,7 +9,9 @@ for a first word on a busy machine), so it is done at start and again whenever t
 or the tool registry changes, not in front of the next question. Likewise the history: after
 each turn the router asks (``llm/prefill``) for the conversation so far to be read while
 nobody waits, so the next question does not read the turns since the last LLM answer (a
-rule-answered turn adds ~20 tokens: over a second on two cores).
+rule-answered turn adds ~20 tokens: over a second on two cores). And while the user is
+speaking, the router sends the start of the question heard so far (a partial transcript),
+so that at the pause the request reads only the last words and the prompt's tail.
 """
 
 from __future__ import annotations
@@ -154,18 +156,25 @@ class PersonaPrefill:
             name="llm:persona-prefill",
         )
 
-    def history(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSchema] = ()) -> None:
+    def history(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSchema] = (),
+        *,
+        what: str = "history",
+    ) -> None:
         """Read a prompt with a conversation's history in the background (a newer read wins).
 
         ``messages`` start with the persona prompt, so a persona read cut short by this one
         is finished by it. Nothing is read before the persona has been read once at start.
+        ``what`` names the read in the log ("history", "question start").
         """
         if self._read is None:
             return
         if self._task is not None:
             self._task.cancel()
         self._task = asyncio.create_task(
-            read_ahead(self._provider, messages, self._defaults, tools, "history"),
+            read_ahead(self._provider, messages, self._defaults, tools, what),
             name="llm:history-prefill",
         )
 

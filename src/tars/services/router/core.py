@@ -223,6 +223,19 @@ class RouterCore:
             session.history_unread = False
             await self.out.prefill(session.satellite, self.history(session.satellite))
 
+    async def read_question_ahead(self, session: Session, utt_id: str, question: str) -> None:
+        """Have the LLM read the start of a question while the user is still saying it.
+
+        The history comes with it (the read replaces one still pending). Words already sent
+        for this utterance are not sent again.
+        """
+        if session.question_read == (utt_id, question):
+            return
+        session.question_read = (utt_id, question)
+        session.history_unread = False
+        _LOGGER.debug("LLM reads ahead: %r", question)
+        await self.out.prefill(session.satellite, self.history(session.satellite), question)
+
     def _remember(self, satellite: str, reply: Reply) -> bool:
         """Add the turn to the history; whether it was added."""
         # Only answered turns enter the history: an apology or a silent stop teaches nothing,

@@ -74,9 +74,11 @@ class Outputs:
             )
             await self._bus.publish(TOPIC_TTS_SAY, say)
 
-    async def prefill(self, satellite: str, history: list[ConversationMessage]) -> None:
-        """Ask the LLM to read ``history`` ahead of the satellite's next request."""
-        prefill = LLMPrefill(conversation_history=history, satellite=satellite)
+    async def prefill(
+        self, satellite: str, history: list[ConversationMessage], question: str | None = None
+    ) -> None:
+        """Ask the LLM to read ``history`` (and the ``question`` so far) ahead of the request."""
+        prefill = LLMPrefill(conversation_history=history, satellite=satellite, question=question)
         await self._bus.publish(TOPIC_LLM_PREFILL, prefill)
 
     async def stop_reply(self, reply: Reply, reason: str) -> None:

@@ -185,19 +185,22 @@ class RouterService:
         self._core.cancel_task(f"ack:{session.satellite}")
         session.extend_window(time.monotonic(), self.settings.speech_extend_s)
         request = self._wake.strip_leading(partial.text.strip())
-        utt_id = partial.utt_id if may_end_here(partial, request) else None
-        if utt_id and self._worth_preempting(session, partial, request):
+        utt_id = partial.utt_id
+        for_llm = utt_id is not None and self._llm_would_answer(session, partial, request)
+        if utt_id and for_llm and self.settings.preempt_llm and may_end_here(partial, request):
             request_id = self._preemption.request_id(utt_id)
             early = llm_request(self._core, request_id, session.satellite, request, preemptive=True)
             await self._preemption.start(session.satellite, utt_id, early)
-        else:
-            # The user went on (or this pause is no end): what was asked early is stale.
-            await self._preemption.cancel(session.satellite, "continued")
+            return
+        # The user went on (or this pause is no end): what was asked early is stale.
+        await self._preemption.cancel(session.satellite, "continued")
+        if utt_id and for_llm and self.settings.llm_prefill and len(request.split()) > 1:
+            await self._core.read_question_ahead(session, utt_id, request)
 
-    def _worth_preempting(
+    def _llm_would_answer(
         self, session: Session, partial: stt.PartialTranscript, request: str
     ) -> bool:
-        """Whether the LLM may start on ``request`` (``partial`` without the wake phrase) now.
+        """Whether ``request`` (``partial`` without the wake phrase) would go to the LLM now.
 
         stt publishes partials only of speech it listens to, so the final will be accepted.
         The pause right after a wake word is the wake word's own (stt may have transcribed
@@ -206,8 +209,7 @@ class RouterService:
         wake_ts, end_ts = session.wake_ts, partial.speech_end_ts
         after_wake_word = wake_ts is None or end_ts is None or end_ts > wake_ts + _WAKE_WORD_S
         return (
-            self.settings.preempt_llm
-            and after_wake_word
+            after_wake_word
             and bool(request)
             and not session.busy
             and self._core.llm_available

@@ -42,6 +42,7 @@ class Session:
         window_until: Monotonic deadline of the open wake or follow-up window, if any.
         wake_ts: Capture time of the last wake word heard (audio clock), if any.
         history_unread: The history grew since the LLM last read it ahead.
+        question_read: The utterance and words last sent to the LLM to read ahead.
     """
 
     satellite: str
@@ -52,6 +53,7 @@ class Session:
     window_until: float | None = None
     wake_ts: float | None = None
     history_unread: bool = False
+    question_read: tuple[str, str] | None = None
 
     def move(self, phase: ConversationPhase, reply_id: str | None = None) -> bool:
         """Change phase; returns whether anything changed (so the caller publishes state).
