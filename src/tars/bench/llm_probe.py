@@ -36,6 +36,7 @@ from tars.services.llm.provider import (
     TextDelta,
     ToolSchema,
 )
+from tars.services.llm.settings import LlmSettings
 from tars.text.sentences import SentenceChunker
 
 PROMPTS = (
@@ -154,7 +155,9 @@ async def measure(config: dict[str, Any], progress: Callable[[str], None]) -> di
     results["rss_after_load_mib"] = rss_mib()
     # Generous deadline: on a busy machine the cold persona prompt alone takes minutes.
     provider = EmbeddedProvider(lambda: model, owns_model=True, total_timeout_s=1800)
-    params = CompletionParams(model="local", max_tokens=64, temperature=0.0)
+    # Sampled as the llm service samples (greedy unless LLM_TEMPERATURE says otherwise).
+    temperature = LlmSettings(provider="embedded").sampling_temperature()
+    params = CompletionParams(model="local", max_tokens=64, temperature=temperature)
     persona = build_system_prompt(load_character("TARS"))
     try:
         await ask(provider, SHORT_SYSTEM, "Hello.", params)  # warm-up
@@ -163,7 +166,7 @@ async def measure(config: dict[str, Any], progress: Callable[[str], None]) -> di
         progress("persona prompt")
         cold = await ask(provider, persona, "Hello.", params)
         warm = [await ask(provider, persona, q, params) for q in PROMPTS]
-        flow_params = CompletionParams(model="local", max_tokens=128, temperature=0.0)
+        flow_params = CompletionParams(model="local", max_tokens=128, temperature=temperature)
         flow = [await ask(provider, persona, q, flow_params) for q in FLOW_PROMPTS]
         results["rss_after_runs_mib"] = rss_mib()
         if config.get("quality"):

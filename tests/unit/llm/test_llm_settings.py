@@ -15,12 +15,20 @@ def test_defaults_follow_py_tars(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = LlmSettings()
     assert settings.resolved_provider() == "embedded"
     assert settings.context_window() == 4096
-    assert (settings.max_tokens, settings.temperature, settings.top_p) == (256, 0.7, 1.0)
+    assert (settings.max_tokens, settings.temperature, settings.top_p) == (256, None, 1.0)
     assert settings.rag_max_tokens == 2000
     assert settings.rag_top_k == 5
     assert settings.tool_loop_max_rounds == 3
     assert settings.embedded_model == "qwen2.5-coder-1.5b"
     assert settings.embedded_runtime == "llamacpp"
+
+
+def test_the_embedded_model_decodes_greedily_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A small local model answers worse when sampled; a remote one keeps the usual 0.7.
+    assert completion_params(LlmSettings()).temperature == 0.0
+    assert completion_params(LlmSettings(base_url="http://127.0.0.1:1/v1")).temperature == 0.7
+    monkeypatch.setenv("LLM_TEMPERATURE", "0.4")
+    assert completion_params(LlmSettings()).temperature == 0.4
 
 
 def test_embedded_runtime_options_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

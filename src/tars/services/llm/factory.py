@@ -98,6 +98,6 @@ def completion_params(settings: LlmSettings) -> CompletionParams:
     return CompletionParams(
         model=settings.model,
         max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
+        temperature=settings.sampling_temperature(),
         top_p=settings.top_p,
     )

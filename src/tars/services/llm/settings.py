@@ -14,6 +14,8 @@ from tars.runtime.settings import TarsSettings
 HTTP_CTX_WINDOW = 8192
 #: Context window of the embedded model (its KV cache is allocated for this many tokens).
 EMBEDDED_CTX_WINDOW = 4096
+#: Default sampling temperature over HTTP (the embedded model decodes greedily by default).
+HTTP_TEMPERATURE = 0.7
 
 EmbeddedRuntime = Literal["llamacpp", "mistralrs"]
 """In-process runtimes for the embedded model."""
@@ -35,8 +37,9 @@ class LlmSettings(TarsSettings):
     """Model name sent to the HTTP endpoint (the embedded provider ignores it)."""
     max_tokens: int = Field(default=256, gt=0)
     """Maximum tokens generated per reply (tokens)."""
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    """Sampling temperature (unitless; 0 = greedy)."""
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    """Sampling temperature (unitless; 0 = greedy); unset: 0 for the embedded model (sampled,
+    its answers score worse: 22 of 30 at 0.3 and 0.7, 26 greedy), 0.7 over HTTP."""
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     """Nucleus sampling probability mass (0-1)."""
     ctx_window: int | None = Field(default=None, gt=0)
@@ -85,6 +88,12 @@ class LlmSettings(TarsSettings):
         if self.provider == "auto":
             return "openai" if self.base_url else "embedded"
         return self.provider
+
+    def sampling_temperature(self) -> float:
+        """The default temperature for the resolved provider."""
+        if self.temperature is not None:
+            return self.temperature
+        return HTTP_TEMPERATURE if self.resolved_provider() == "openai" else 0.0
 
     def context_window(self) -> int:
         """The context window in tokens for the resolved provider."""
