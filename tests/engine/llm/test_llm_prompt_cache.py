@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -147,16 +148,23 @@ def _pair(question: str, answer: str) -> list[ConversationMessage]:
     ]
 
 
+def _llm_on(
+    broker: TestBroker, model: LlamaCppModel, tmp_path: Path
+) -> AbstractAsyncContextManager[tuple[LlmService, Client]]:
+    """An llm service on ``model`` (greedy, short replies) with a client, over ``broker``."""
+    settings = LlmSettings(provider="embedded", temperature=0.0, max_tokens=12, data_dir=tmp_path)
+    service = LlmService(settings, provider=EmbeddedProvider(lambda: model))
+    return llm_running(broker, settings, service)
+
+
 @pytest.mark.broker
 async def test_a_history_prefill_leaves_the_next_request_its_question_alone(
     mqtt_broker: TestBroker, smollm2: LlamaCppModel, tmp_path: Path
 ) -> None:
     # The router remembers a rule-answered turn the LLM never saw; without a prefill the
     # next question reads it too, with one (llm/prefill, sent as the turn ends) it does not.
-    settings = LlmSettings(provider="embedded", temperature=0.0, max_tokens=12, data_dir=tmp_path)
-    service = LlmService(settings, provider=EmbeddedProvider(lambda: smollm2))
     rule_turn = _pair("What time is it?", "It is four o'clock in the afternoon.")
-    async with llm_running(mqtt_broker, settings, service) as (llm, client):
+    async with _llm_on(mqtt_broker, smollm2, tmp_path) as (llm, client):
         metrics = llm.bus.metrics
         history = _pair("Name a colour.", await _answer(client, "Name a colour.", []))
         history += rule_turn
@@ -180,9 +188,7 @@ async def test_a_question_read_ahead_leaves_the_request_its_last_words(
 ) -> None:
     # While the user is still speaking, the router sends the question heard so far: at the
     # pause the request reads only the words after it and the prompt's tail.
-    settings = LlmSettings(provider="embedded", temperature=0.0, max_tokens=12, data_dir=tmp_path)
-    service = LlmService(settings, provider=EmbeddedProvider(lambda: smollm2))
-    async with llm_running(mqtt_broker, settings, service) as (llm, client):
+    async with _llm_on(mqtt_broker, smollm2, tmp_path) as (llm, client):
         metrics = llm.bus.metrics
         history = _pair("Name a colour.", await _answer(client, "Name a colour.", []))
         await client.bus.publish(TOPIC_LLM_PREFILL, LLMPrefill(conversation_history=history))
