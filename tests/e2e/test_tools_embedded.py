@@ -1,7 +1,9 @@
-"""The embedded model calls the movement tool: its JSON reply becomes a real movement."""
+"""The embedded model calls the movement tool (its JSON reply becomes a real movement) and,
+with the same tools offered, explains at length without repeating itself."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,11 @@ async def test_embedded_model_waves_through_the_movement_tool(
             request_id = await client.ask("Wave at me.")
             response = await client.response(request_id, timeout_s=240)
             done = await status.wait_for(lambda m: m.data.event == "command_completed", 30)
+            # Decoding greedily, the model repeated whole sentences in long replies.
+            explain_id = await client.ask(
+                "Explain in detail how rainbows form.", params={"max_tokens": 160}
+            )
+            explained = await client.response(explain_id, timeout_s=240)
     finally:
         await provider.aclose()
     assert response.data.error is None, response.data.error
@@ -59,3 +66,8 @@ async def test_embedded_model_waves_through_the_movement_tool(
     reply = response.data.reply or ""
     assert "{" not in reply
     assert "```" not in reply
+    told = explained.data.reply or ""
+    print(f"and its explanation: {told!r}")
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", told) if s.strip()]
+    assert len(sentences) >= 4, told
+    assert len(set(sentences)) == len(sentences), sentences

@@ -54,6 +54,15 @@ bounds how long a stop waits while a prompt is read (about a second on two idle 
 Measured here: 64 reads ~10 % slower than 128 or 512 per CPU second, 32 ~20 % slower; a
 request's own new tokens are usually fewer than 64 anyway."""
 
+DRY_MULTIPLIER = 0.8
+"""Strength of llama.cpp's DRY sampler, which makes repeating a run of tokens already in the
+context less likely the longer the run. Decoding greedily, the model otherwise loops in long
+replies (two of eight long answers here repeated whole sentences, none with it; the quality
+questions scored the same)."""
+DRY_SEQUENCE_BREAKERS = ("\n", ":", '"', "*", "_")
+"""Characters that end a run for DRY: llama.cpp's own, plus ``_``, so tool names
+(``mcp__movement__move``), which a tool call must copy from the prompt, are never one long run."""
+
 
 class LlamaCppModel:
     """A GGUF chat model run by llama.cpp. Loading blocks for seconds: run it off the loop.
@@ -102,6 +111,8 @@ class LlamaCppModel:
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
+            "dry_multiplier": DRY_MULTIPLIER,
+            "dry_sequence_breakers": list(DRY_SEQUENCE_BREAKERS),
             "stream": True,
             "stream_options": {"include_usage": True},
             "cache_prompt": True,
