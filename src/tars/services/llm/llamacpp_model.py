@@ -59,6 +59,10 @@ DRY_MULTIPLIER = 0.8
 context less likely the longer the run. Decoding greedily, the model otherwise loops in long
 replies (two of eight long answers here repeated whole sentences, none with it; the quality
 questions scored the same)."""
+DRY_LAST_N = 64
+"""Tokens DRY looks back over: the reply's own recent sentences (a loop repeats one of ~20-30
+tokens), not the history, whose earlier answers it made the model avoid ("The capital of
+France is Paris." instead of "Paris." when it looked at the whole context)."""
 DRY_SEQUENCE_BREAKERS = ("\n", ":", '"', "*", "_")
 """Characters that end a run for DRY: llama.cpp's own, plus ``_``, so tool names
 (``mcp__movement__move``), which a tool call must copy from the prompt, are never one long run."""
@@ -113,6 +117,7 @@ class LlamaCppModel:
             "top_p": params.top_p,
             "dry_multiplier": DRY_MULTIPLIER,
             "dry_sequence_breakers": list(DRY_SEQUENCE_BREAKERS),
+            "dry_penalty_last_n": DRY_LAST_N,
             "stream": True,
             "stream_options": {"include_usage": True},
             "cache_prompt": True,
