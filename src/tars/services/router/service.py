@@ -185,16 +185,16 @@ class RouterService:
         self._core.cancel_task(f"ack:{session.satellite}")
         session.extend_window(time.monotonic(), self.settings.speech_extend_s)
         request = self._wake.strip_leading(partial.text.strip())
-        utt_id = partial.utt_id
-        for_llm = utt_id is not None and self._llm_would_answer(session, partial, request)
-        if utt_id and for_llm and self.settings.preempt_llm and may_end_here(partial, request):
+        # The utterance's id while its words would go to the LLM, else None.
+        utt_id = partial.utt_id if self._llm_would_answer(session, partial, request) else None
+        if utt_id and self.settings.preempt_llm and may_end_here(partial, request):
             request_id = self._preemption.request_id(utt_id)
             early = llm_request(self._core, request_id, session.satellite, request, preemptive=True)
             await self._preemption.start(session.satellite, utt_id, early)
             return
         # The user went on (or this pause is no end): what was asked early is stale.
         await self._preemption.cancel(session.satellite, "continued")
-        if utt_id and for_llm and self.settings.llm_prefill and len(request.split()) > 1:
+        if utt_id and self.settings.llm_prefill and len(request.split()) > 1:
             await self._core.read_question_ahead(session, utt_id, request)
 
     def _llm_would_answer(
